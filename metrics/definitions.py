@@ -1,0 +1,215 @@
+"""Every Prometheus metric of cloudarcade, in one place.
+
+Names follow Prometheus practice: prefix ``cloudarcade_``, base units
+(``_seconds``, ``_bytes``), ``_total`` on counters. Labels are bounded: game,
+codec, profile, stage, phase, reason, direction. Never a session or frame id.
+
+The metrics live in their own :class:`~prometheus_client.CollectorRegistry`
+(:data:`REGISTRY`), not the process-wide default, so that tests and several
+servers in one process do not collide. ``Metrics(CollectorRegistry())`` builds
+a fresh, independent set; :data:`METRICS` is the default one.
+
+The hot path does not touch these objects directly: it goes through
+:class:`cloudarcade.metrics.session.SessionMetrics`, which resolves the labels
+once per session.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import platform
+from importlib import metadata
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+logger = logging.getLogger(__name__)
+
+PREFIX: Final = "cloudarcade"
+
+# Seconds, placed around multiples of a frame interval (16.7 ms at 60 fps,
+# 33.3 ms at 30 fps), so that "one frame late" and "two frames late" fall into
+# different buckets.
+LATENCY_BUCKETS: Final = (
+    0.001, 0.002, 0.004, 0.008, 0.0125, 0.0167, 0.025, 0.0333, 0.05, 0.0667,
+    0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0,
+)  # fmt: skip
+# Frames per second reported by clients: the usual targets and a little below them.
+FPS_BUCKETS: Final = (5.0, 10.0, 15.0, 20.0, 24.0, 28.0, 30.0, 45.0, 50.0, 55.0, 58.0, 60.0, 90.0,
+                      120.0)  # fmt: skip
+# Loss fraction from RTCP receiver reports (0 .. 1).
+LOSS_BUCKETS: Final = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+# The bounded label values. Unknown values are refused (ValueError naming these).
+SESSION_END_REASONS: Final = ("closed", "failed", "timeout", "shutdown", "rejected")
+DROP_PHASES: Final = ("render_skip", "encode_busy", "send")
+KEYFRAME_REASONS: Final = ("start", "pli", "fir", "interval")
+# cloudarcade.protocol.REJECT_REASONS, as documented; the live list is merged
+# in by input_reject_reasons().
+DOCUMENTED_REJECT_REASONS: Final = (
+    "oversized", "not_json", "malformed", "unsupported_version", "unknown_type", "out_of_range",
+)  # fmt: skip
+RATE_LIMITED: Final = "rate_limited"
+DIRECTIONS: Final = ("uplink", "downlink")
+NETSIM_DROP_REASONS: Final = ("loss", "queue", "outage")
+
+SESSION_LABELS: Final = ("game", "codec", "profile")
+
+
+def input_reject_reasons() -> tuple[str, ...]:
+    """The ``reason`` values of ``cloudarcade_inputs_rejected_total``.
+
+    ``cloudarcade.protocol.REJECT_REASONS`` (when that module is importable)
+    plus the documented reasons plus ``rate_limited``, in that order, once each.
+    """
+    live: tuple[str, ...] = ()
+    try:
+        protocol = importlib.import_module("cloudarcade.protocol")
+        live = tuple(str(r) for r in getattr(protocol, "REJECT_REASONS", ()))
+    except ImportError:
+        pass
+    return tuple(dict.fromkeys((*live, *DOCUMENTED_REJECT_REASONS, RATE_LIMITED)))
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_labels() -> dict[str, str]:
+    """The labels of ``cloudarcade_build_info``: versions of us and of the media stack."""
+    return {
+        "version": _version("cloudarcade"),
+        "python": platform.python_version(),
+        "aiortc": _version("aiortc"),
+        "av": _version("av"),
+    }
+
+
+class Metrics:
+    """All metric objects of cloudarcade, registered in ``registry``.
+
+    Attribute names are the metric names without the ``cloudarcade_`` prefix
+    and without ``_total`` (prometheus_client appends it to counters).
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        s = SESSION_LABELS
+        r = registry
+
+        def counter(name: str, doc: str, labels: tuple[str, ...] = s) -> Counter:
+            return Counter(f"{PREFIX}_{name}", doc, labels, registry=r)
+
+        def gauge(name: str, doc: str, labels: tuple[str, ...] = s) -> Gauge:
+            return Gauge(f"{PREFIX}_{name}", doc, labels, registry=r)
+
+        def histogram(
+            name: str,
+            doc: str,
+            labels: tuple[str, ...] = s,
+            buckets: tuple[float, ...] = LATENCY_BUCKETS,
+        ) -> Histogram:
+            return Histogram(f"{PREFIX}_{name}", doc, labels, registry=r, buckets=buckets)
+
+        # Sessions. started = active + sum(ended); a refused offer is started
+        # and then ended with reason "rejected".
+        self.sessions_active = gauge("sessions_active", "Sessions streaming now.")
+        self.sessions_started = counter("sessions_started", "Sessions begun (offers received).")
+        self.sessions_ended = counter(
+            "sessions_ended", "Sessions ended, by reason.", (*s, "reason")
+        )
+
+        # Frames through the server pipeline.
+        self.frames_rendered = counter("frames_rendered", "Frames rendered by the game loop.")
+        self.frames_encoded = counter("frames_encoded", "Frames encoded.")
+        self.frames_sent = counter("frames_sent", "Frames whose last RTP packet was sent.")
+        self.frames_dropped = counter(
+            "frames_dropped", "Frames dropped, by pipeline phase.", (*s, "phase")
+        )
+        self.render_seconds = histogram("render_seconds", "Time to render one frame.")
+        self.convert_seconds = histogram(
+            "convert_seconds", "Time to convert one rendered frame for the encoder."
+        )
+        self.encode_seconds = histogram("encode_seconds", "Time to encode one frame.")
+        self.stage_seconds = histogram(
+            "stage_seconds",
+            "Time spent in each stage of the input-to-photon path (cloudarcade.stages).",
+            (*s, "stage"),
+        )
+
+        # Encoder output and rate control.
+        self.encoded_bytes = counter("encoded_bytes", "Bytes of encoded video.")
+        self.target_bitrate_bytes_per_second = gauge(
+            "target_bitrate_bytes_per_second",
+            "Encoder target bitrate (bytes/s; x8 for bit/s), summed over the active sessions.",
+        )
+        self.actual_bitrate_bytes_per_second = gauge(
+            "actual_bitrate_bytes_per_second",
+            "Measured encoder output bitrate (bytes/s), summed over the active sessions.",
+        )
+        self.keyframes = counter("keyframes", "Keyframes encoded, by reason.", (*s, "reason"))
+
+        # RTP / RTCP.
+        self.rtp_packets_sent = counter("rtp_packets_sent", "Video RTP packets sent.")
+        self.rtp_bytes_sent = counter("rtp_bytes_sent", "Video RTP payload bytes sent.")
+        self.rtcp_nacks_received = counter("rtcp_nacks_received", "RTCP NACKs received.")
+        self.rtcp_plis_received = counter("rtcp_plis_received", "RTCP PLIs received.")
+        self.rtcp_rtt_seconds = histogram("rtcp_rtt_seconds", "Round-trip time from RTCP reports.")
+        self.rtcp_loss_ratio = histogram(
+            "rtcp_loss_ratio",
+            "Fraction of packets lost (0..1) from RTCP receiver reports.",
+            buckets=LOSS_BUCKETS,
+        )
+
+        # Inputs.
+        self.inputs_received = counter("inputs_received", "Input messages received.")
+        self.inputs_rejected = counter(
+            "inputs_rejected", "Input messages rejected, by reason.", (*s, "reason")
+        )
+        self.input_apply_delay_seconds = histogram(
+            "input_apply_delay_seconds",
+            "Delay from an input's arrival to the tick that applies it (input_recv -> tick_start).",
+        )
+
+        # Figures the clients report back.
+        self.client_decode_seconds = histogram(
+            "client_decode_seconds", "Client-reported decode time per frame."
+        )
+        self.client_jitter_buffer_delay_seconds = histogram(
+            "client_jitter_buffer_delay_seconds", "Client-reported jitter buffer delay."
+        )
+        self.client_freezes = counter("client_freezes", "Client-reported video freezes.")
+        self.client_fps = histogram(
+            "client_fps", "Client-reported frames per second displayed.", buckets=FPS_BUCKETS
+        )
+        self.input_to_photon_seconds = histogram(
+            "input_to_photon_seconds",
+            "Client-measured input-to-photon delay (photon - input_sent).",
+        )
+
+        # Network simulator.
+        self.netsim_packets = counter(
+            "netsim_packets", "Packets entering a netsim link.", ("profile", "direction")
+        )
+        self.netsim_drops = counter(
+            "netsim_drops",
+            "Packets dropped by a netsim link, by reason.",
+            ("profile", "direction", "reason"),
+        )
+        self.netsim_queue_delay_seconds = histogram(
+            "netsim_queue_delay_seconds",
+            "Time a packet waited in a netsim link queue.",
+            ("profile", "direction"),
+        )
+
+        self.build = Info(f"{PREFIX}_build", "Versions of cloudarcade and its media stack.",
+                          registry=r)  # fmt: skip
+        self.build.info(build_labels())
+
+
+REGISTRY: Final = CollectorRegistry(auto_describe=True)
+METRICS: Final = Metrics(REGISTRY)

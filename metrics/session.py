@@ -1,0 +1,261 @@
+"""Per-session and per-link handles for the hot path.
+
+``labels(...)`` costs a dict lookup under a lock plus tuple building on every
+call; at 60 frames per second and a dozen updates per frame that adds up, so
+the children are resolved once when a session starts and the per-frame methods
+only call ``inc()``/``observe()`` on them.
+
+Label values outside the bounded sets in :mod:`cloudarcade.metrics.definitions`
+raise ``ValueError`` naming the known ones: a new value is a code change, not
+a new time series made at run time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
+
+from cloudarcade.stages import STAGE_NAMES
+
+from .definitions import (
+    DIRECTIONS,
+    DROP_PHASES,
+    KEYFRAME_REASONS,
+    METRICS,
+    NETSIM_DROP_REASONS,
+    SESSION_END_REASONS,
+    Metrics,
+    input_reject_reasons,
+)
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+def _pick(children: Mapping[str, _T], value: str, what: str) -> _T:
+    try:
+        return children[value]
+    except KeyError:
+        known = ", ".join(children)
+        raise ValueError(f"unknown {what} {value!r}; known: {known}") from None
+
+
+class SessionMetrics:
+    """The metrics of one streaming session, labels already resolved.
+
+    Creating one counts a started session and an active one; :meth:`close`
+    undoes the active count (and this session's share of the bitrate gauges)
+    and counts the end reason. A session refused before it streams is
+    created and closed with ``"rejected"``.
+
+    Methods are safe to call from the encoder thread (prometheus_client
+    children lock internally). Durations are seconds, sizes bytes.
+    """
+
+    def __init__(self, metrics: Metrics = METRICS, *, game: str, codec: str, profile: str) -> None:
+        m = metrics
+        lv = (game, codec, profile)
+        self.labels = {"game": game, "codec": codec, "profile": profile}
+        self._active = m.sessions_active.labels(*lv)
+        self._ended = {r: m.sessions_ended.labels(*lv, r) for r in SESSION_END_REASONS}
+
+        self._rendered = m.frames_rendered.labels(*lv)
+        self._encoded = m.frames_encoded.labels(*lv)
+        self._sent = m.frames_sent.labels(*lv)
+        self._dropped = {p: m.frames_dropped.labels(*lv, p) for p in DROP_PHASES}
+        self._render_s = m.render_seconds.labels(*lv)
+        self._convert_s = m.convert_seconds.labels(*lv)
+        self._encode_s = m.encode_seconds.labels(*lv)
+        self._stage_s = {st: m.stage_seconds.labels(*lv, st) for st in STAGE_NAMES}
+
+        self._encoded_bytes = m.encoded_bytes.labels(*lv)
+        self._target_bps = m.target_bitrate_bytes_per_second.labels(*lv)
+        self._actual_bps = m.actual_bitrate_bytes_per_second.labels(*lv)
+        self._keyframes = {r: m.keyframes.labels(*lv, r) for r in KEYFRAME_REASONS}
+
+        self._rtp_packets = m.rtp_packets_sent.labels(*lv)
+        self._rtp_bytes = m.rtp_bytes_sent.labels(*lv)
+        self._nacks = m.rtcp_nacks_received.labels(*lv)
+        self._plis = m.rtcp_plis_received.labels(*lv)
+        self._rtt_s = m.rtcp_rtt_seconds.labels(*lv)
+        self._loss = m.rtcp_loss_ratio.labels(*lv)
+
+        self._inputs = m.inputs_received.labels(*lv)
+        self._rejected = {r: m.inputs_rejected.labels(*lv, r) for r in input_reject_reasons()}
+        self._apply_delay_s = m.input_apply_delay_seconds.labels(*lv)
+
+        self._decode_s = m.client_decode_seconds.labels(*lv)
+        self._jitter_s = m.client_jitter_buffer_delay_seconds.labels(*lv)
+        self._freezes = m.client_freezes.labels(*lv)
+        self._fps = m.client_fps.labels(*lv)
+        self._input_to_photon_s = m.input_to_photon_seconds.labels(*lv)
+
+        # This session's current contribution to the summed bitrate gauges.
+        self._target = 0.0
+        self._actual = 0.0
+        self.closed = False
+
+        m.sessions_started.labels(*lv).inc()
+        self._active.inc()
+
+    # -- frames -------------------------------------------------------------
+
+    def frame_rendered(self, render_s: float, convert_s: float) -> None:
+        """One frame rendered (``render`` stage) and converted (``convert`` stage)."""
+        self._rendered.inc()
+        self._render_s.observe(render_s)
+        self._convert_s.observe(convert_s)
+
+    def frame_encoded(
+        self, encode_s: float, nbytes: int, keyframe_reason: str | None = None
+    ) -> None:
+        """One frame encoded into ``nbytes``; ``keyframe_reason`` when it is a keyframe.
+
+        ``keyframe_reason`` is one of "start", "pli", "fir", "interval".
+        """
+        self._encoded.inc()
+        self._encode_s.observe(encode_s)
+        self._encoded_bytes.inc(nbytes)
+        if keyframe_reason is not None:
+            _pick(self._keyframes, keyframe_reason, "keyframe reason").inc()
+
+    def frame_sent(self, packets: int = 0, nbytes: int = 0) -> None:
+        """The last RTP packet of a frame left; ``packets``/``nbytes`` as in :meth:`rtp_sent`."""
+        self._sent.inc()
+        if packets:
+            self._rtp_packets.inc(packets)
+            self._rtp_bytes.inc(nbytes)
+
+    def rtp_sent(self, packets: int, nbytes: int) -> None:
+        """RTP packets sent outside :meth:`frame_sent` (e.g. retransmissions)."""
+        self._rtp_packets.inc(packets)
+        self._rtp_bytes.inc(nbytes)
+
+    def frame_dropped(self, phase: str) -> None:
+        """A frame dropped in ``phase``: "render_skip", "encode_busy" or "send"."""
+        _pick(self._dropped, phase, "drop phase").inc()
+
+    def stage(self, name: str, seconds: float) -> None:
+        """Time spent in one stage of :data:`cloudarcade.stages.STAGE_NAMES`."""
+        _pick(self._stage_s, name, "stage").observe(seconds)
+
+    def stages(self, durations: Mapping[str, float]) -> None:
+        """Several stages at once, e.g. ``cloudarcade.stages.stage_durations(stamps)``."""
+        children = self._stage_s
+        for name, seconds in durations.items():
+            _pick(children, name, "stage").observe(seconds)
+
+    def bitrate(self, target_bps: float, actual_bps: float) -> None:
+        """The encoder's target and measured output bitrate now, in bits per second.
+
+        Exposed in bytes per second (Prometheus base unit), summed over the
+        active sessions with the same labels: each session adds its change.
+        """
+        target, actual = target_bps / 8, actual_bps / 8
+        self._target_bps.inc(target - self._target)
+        self._actual_bps.inc(actual - self._actual)
+        self._target = target
+        self._actual = actual
+
+    # -- inputs -------------------------------------------------------------
+
+    def input_received(self) -> None:
+        """An input message arrived (before validation)."""
+        self._inputs.inc()
+
+    def input_rejected(self, reason: str) -> None:
+        """An input refused: a ``cloudarcade.protocol.REJECT_REASONS`` value or "rate_limited"."""
+        _pick(self._rejected, reason, "input reject reason").inc()
+
+    def input_applied(self, delay_s: float) -> None:
+        """An input was applied, ``delay_s`` after it arrived (input_recv -> tick_start)."""
+        self._apply_delay_s.observe(delay_s)
+
+    # -- RTCP ---------------------------------------------------------------
+
+    def rtcp(self, rtt_s: float | None, loss_fraction: float | None) -> None:
+        """Figures from one RTCP report; ``None`` for what the report does not carry."""
+        if rtt_s is not None:
+            self._rtt_s.observe(rtt_s)
+        if loss_fraction is not None:
+            self._loss.observe(loss_fraction)
+
+    def nack(self, count: int = 1) -> None:
+        """``count`` RTCP NACKs received."""
+        self._nacks.inc(count)
+
+    def pli(self) -> None:
+        """An RTCP PLI received."""
+        self._plis.inc()
+
+    # -- client reports -----------------------------------------------------
+
+    def client_report(
+        self,
+        *,
+        decode_s: Iterable[float] = (),
+        jitter_buffer_delay_s: Iterable[float] = (),
+        input_to_photon_s: Iterable[float] = (),
+        stages: Mapping[str, float] | None = None,
+        freezes: int = 0,
+        fps: float | None = None,
+    ) -> None:
+        """Figures a client reported back; every argument is optional.
+
+        The per-frame figures are iterables so that one report can carry many
+        frames. ``freezes`` is the number of new freezes since the last report.
+        """
+        for v in decode_s:
+            self._decode_s.observe(v)
+        for v in jitter_buffer_delay_s:
+            self._jitter_s.observe(v)
+        for v in input_to_photon_s:
+            self._input_to_photon_s.observe(v)
+        if stages:
+            self.stages(stages)
+        if freezes:
+            self._freezes.inc(freezes)
+        if fps is not None:
+            self._fps.observe(fps)
+
+    # -- end ----------------------------------------------------------------
+
+    def close(self, reason: str) -> None:
+        """End the session: "closed", "failed", "timeout", "shutdown" or "rejected".
+
+        Idempotent: only the first call counts.
+        """
+        ended = _pick(self._ended, reason, "session end reason")
+        if self.closed:
+            return
+        self.closed = True
+        self.bitrate(0.0, 0.0)
+        self._active.dec()
+        ended.inc()
+
+
+class NetsimMetrics:
+    """The metrics of the netsim links of one ``profile``, labels already resolved."""
+
+    def __init__(self, metrics: Metrics = METRICS, *, profile: str) -> None:
+        m = metrics
+        self._packets = {d: m.netsim_packets.labels(profile, d) for d in DIRECTIONS}
+        self._drops = {
+            d: {r: m.netsim_drops.labels(profile, d, r) for r in NETSIM_DROP_REASONS}
+            for d in DIRECTIONS
+        }
+        self._queue_s = {d: m.netsim_queue_delay_seconds.labels(profile, d) for d in DIRECTIONS}
+
+    def packet(self, direction: str) -> None:
+        """A packet entered the ``direction`` ("uplink" or "downlink") link."""
+        _pick(self._packets, direction, "direction").inc()
+
+    def dropped(self, direction: str, reason: str) -> None:
+        """A packet dropped: reason "loss", "queue" or "outage"."""
+        _pick(_pick(self._drops, direction, "direction"), reason, "netsim drop reason").inc()
+
+    def queued(self, direction: str, seconds: float) -> None:
+        """A packet left the queue after waiting ``seconds``."""
+        _pick(self._queue_s, direction, "direction").observe(seconds)
