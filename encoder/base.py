@@ -1,0 +1,119 @@
+"""The encoder interface: raw frames in, ``av.Packet`` out, with timing and size.
+
+Encoders are synchronous and CPU-bound; the caller runs them off the event loop
+(PyAV releases the GIL inside libavcodec, so a worker thread really runs in
+parallel with the loop).
+"""
+
+from __future__ import annotations
+
+import abc
+import fractions
+import logging
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import av
+
+logger = logging.getLogger(__name__)
+
+# RTP video clock: pts are expressed on it so the sender needs no conversion.
+VIDEO_CLOCK_RATE = 90_000
+VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """What every encoder is asked for."""
+
+    width: int
+    height: int
+    fps: int
+    bitrate: int  # bits per second
+
+    def __post_init__(self) -> None:
+        if self.width < 16 or self.height < 16 or self.width % 2 or self.height % 2:
+            raise ValueError(
+                f"resolution {self.width}x{self.height}: expected even sizes of at least 16x16"
+            )
+        if not 1 <= self.fps <= 240:
+            raise ValueError(f"fps {self.fps}: expected 1..240")
+        if not 50_000 <= self.bitrate <= 500_000_000:
+            raise ValueError(f"bitrate {self.bitrate}: expected 50k..500M bits/s")
+
+
+@dataclass
+class EncodedFrame:
+    """One encoded picture and what it cost."""
+
+    packet: av.Packet
+    keyframe: bool
+    size: int  # bytes
+    encode_start: float  # time.monotonic()
+    encode_end: float
+
+    @property
+    def encode_time(self) -> float:
+        return self.encode_end - self.encode_start
+
+
+class Encoder(abc.ABC):
+    """A video encoder behind one interface.
+
+    ``rtp_codec`` is the RTP codec name ("H264", "VP8") that the encoder's
+    bitstream is sent as; ``name`` is the registry name.
+    """
+
+    name: ClassVar[str]
+    rtp_codec: ClassVar[str]
+
+    def __init__(self, config: EncoderConfig) -> None:
+        self.config = config
+        self._context = self._open()
+        self._frames = 0
+
+    @abc.abstractmethod
+    def _open(self) -> av.VideoCodecContext:
+        """Create and open the codec context; raise on failure."""
+
+    @property
+    def codec_name(self) -> str:
+        """The libavcodec encoder actually in use."""
+        return str(self._context.codec.name)
+
+    def encode(self, frame: av.VideoFrame, *, keyframe: bool = False) -> EncodedFrame | None:
+        """Encode one yuv420p frame; ``keyframe`` forces an IDR/key picture.
+
+        Returns None when the encoder produced no packet for this frame
+        (none of ours buffer, so that means a skipped frame).
+        """
+        frame.pts = self._frames * VIDEO_CLOCK_RATE // self.config.fps
+        frame.time_base = VIDEO_TIME_BASE
+        frame.pict_type = (
+            av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
+        )
+        self._frames += 1
+        start = time.monotonic()
+        packets = self._context.encode(frame)
+        end = time.monotonic()
+        if not packets:
+            return None
+        if len(packets) == 1:
+            packet = packets[0]
+        else:  # never seen with our settings; join to keep one packet per frame
+            packet = av.Packet(b"".join(bytes(p) for p in packets))
+            packet.pts = packets[0].pts
+            packet.dts = packets[0].dts
+        packet.time_base = VIDEO_TIME_BASE
+        return EncodedFrame(
+            packet=packet,
+            keyframe=bool(packet.is_keyframe),
+            size=packet.size,
+            encode_start=start,
+            encode_end=end,
+        )
+
+    def close(self) -> None:
+        """Release the codec context."""
+        del self._context
