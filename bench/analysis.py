@@ -33,19 +33,20 @@ logger = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 
 # Misses stand in as this many seconds: above any real delay, finite for numpy.
-_MISS: Final = 1e9
+MISS_SENTINEL: Final = 1e9
 FREEZE_MIN_EXTRA: Final = 0.150  # seconds, WebRTC's "mean gap + 150 ms"
 FREEZE_FACTOR: Final = 3.0
 
 
-def _quantile(q: float) -> Callable[..., Any]:
+def quantile_statistic(q: float) -> Callable[..., Any]:
+    """A vectorised empirical q-quantile (``inverted_cdf``) for ``scipy.stats.bootstrap``."""
     def statistic(x: FloatArray, axis: int = -1) -> Any:
         return np.quantile(x, q, axis=axis, method="inverted_cdf")
 
     return statistic
 
 
-def _bootstrap(
+def bootstrap_ci(
     samples: Sequence[FloatArray],
     statistic: Callable[..., Any],
     *,
@@ -53,7 +54,10 @@ def _bootstrap(
     n_resamples: int,
     seed: int,
 ) -> tuple[float, float]:
-    """Percentile-method bootstrap CI; a degenerate sample gives a zero-width CI."""
+    """Percentile-method bootstrap CI of ``statistic(*samples)`` (independent resampling).
+
+    A sample too small or too uniform to resample gives the zero-width CI at the point.
+    """
     point = float(statistic(*samples))
     if any(len(s) < 2 for s in samples):
         return point, point
@@ -75,15 +79,18 @@ def _bootstrap(
     return low, high
 
 
-def _delays(probes: Iterable[ProbeRecord]) -> FloatArray:
+def delays_with_misses(probes: Iterable[ProbeRecord]) -> FloatArray:
+    """input_to_photon per probe, a miss as :data:`MISS_SENTINEL` (ranked above any delay)."""
     values = [
-        _MISS if p.missed or p.input_to_photon is None else p.input_to_photon for p in probes
+        MISS_SENTINEL if p.missed or p.input_to_photon is None else p.input_to_photon
+        for p in probes
     ]
     return np.asarray(values, dtype=np.float64)
 
 
-def _real(value: float) -> float | None:
-    return None if value >= _MISS / 2 else value
+def measured_or_none(value: float) -> float | None:
+    """``None`` for a value that came from the miss sentinel."""
+    return None if value >= MISS_SENTINEL / 2 else value
 
 
 def percentile_estimate(
@@ -95,15 +102,15 @@ def percentile_estimate(
     seed: int = 0,
 ) -> Estimate:
     """The q-quantile (0..1) of input_to_photon with a bootstrap CI, misses ranked last."""
-    data = _delays(probes)
+    data = delays_with_misses(probes)
     if data.size == 0:
         return Estimate(None)
-    statistic = _quantile(q)
+    statistic = quantile_statistic(q)
     value = float(statistic(data))
-    low, high = _bootstrap(
+    low, high = bootstrap_ci(
         [data], statistic, confidence=confidence, n_resamples=n_resamples, seed=seed
     )
-    return Estimate(_real(value), _real(low), _real(high))
+    return Estimate(measured_or_none(value), measured_or_none(low), measured_or_none(high))
 
 
 def latency_stats(
@@ -114,10 +121,10 @@ def latency_stats(
     seed: int = 0,
 ) -> LatencyStats:
     """p50/p95/p99 with bootstrap CIs, max, mean of measured delays; misses counted."""
-    data = _delays(probes)
-    misses = int(np.count_nonzero(data >= _MISS / 2))
+    data = delays_with_misses(probes)
+    misses = int(np.count_nonzero(data >= MISS_SENTINEL / 2))
     out = LatencyStats(count=int(data.size), misses=misses, confidence=confidence)
-    measured = data[data < _MISS / 2]
+    measured = data[data < MISS_SENTINEL / 2]
     if measured.size:
         out.mean = float(measured.mean())
     if data.size == 0:
@@ -126,7 +133,7 @@ def latency_stats(
     out.p50 = percentile_estimate(probes, 0.50, seed=seed, **kw)
     out.p95 = percentile_estimate(probes, 0.95, seed=seed + 1, **kw)
     out.p99 = percentile_estimate(probes, 0.99, seed=seed + 2, **kw)
-    out.max = Estimate(_real(float(data.max())))
+    out.max = Estimate(measured_or_none(float(data.max())))
     return out
 
 

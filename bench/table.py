@@ -1,0 +1,102 @@
+"""The summary table: one row per (profile, cell), for the terminal (rich) and the report.
+
+The columns are defined once here (:func:`table_rows`) so the terminal table
+and the HTML report show the same figures under the same names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from rich.table import Table
+
+from .summary import Estimate, ProfileSummary
+
+STOCK: Final = "stock"
+
+
+def ms(value: float | None, digits: int = 1) -> str:
+    """Seconds as milliseconds text; ``None`` as a dash."""
+    return "-" if value is None else f"{value * 1000:.{digits}f}"
+
+
+def estimate_text(est: Estimate, *, with_ci: bool = True) -> str:
+    """``"12.3 [11.9, 12.8]"`` in ms; ``"miss"`` for a value or bound among the misses."""
+    if est.value is None:
+        return "miss"
+    if not with_ci:
+        return ms(est.value)
+
+    def bound(value: float | None) -> str:
+        return "miss" if value is None else ms(value)
+
+    return f"{ms(est.value)} [{bound(est.low)}, {bound(est.high)}]"
+
+
+def baseline_ratios(summaries: Sequence[ProfileSummary]) -> dict[tuple[str, str], dict[str, float]]:
+    """For each non-stock summary with a ``stack="stock"`` twin (same profile, cell):
+    our p50 and p99 divided by stock's. Below 1 means we are faster."""
+    stock = {s.key: s for s in summaries if s.stack == STOCK}
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for s in summaries:
+        base = stock.get(s.key)
+        if s.stack == STOCK or base is None:
+            continue
+        ratios: dict[str, float] = {}
+        for name in ("p50", "p99"):
+            ours = getattr(s.latency, name).value
+            theirs = getattr(base.latency, name).value
+            if ours is not None and theirs:
+                ratios[name] = ours / theirs
+        out[s.key] = ratios
+    return out
+
+
+def table_rows(
+    summaries: Sequence[ProfileSummary],
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the summary table, as text. The ratio columns appear
+    only when some summary has a stock baseline."""
+    ratios = baseline_ratios(summaries)
+    header = [
+        "profile", "cell", "stack", "probes", "misses",
+        "p50 ms [95% CI]", "p95 ms [95% CI]", "p99 ms [95% CI]", "max ms",
+        "fps", "harmonic fps", "freezes", "frozen s", "dropped",
+        "Mbit/s", "loss %", "PSNR dB", "SSIM", "MOS",
+    ]
+    if ratios:
+        header += ["p50 / stock", "p99 / stock"]
+    rows: list[list[str]] = []
+    for s in summaries:
+        lat, t = s.latency, s.timing
+        row = [
+            s.profile, s.cell, s.stack, str(lat.count), str(lat.misses),
+            estimate_text(lat.p50), estimate_text(lat.p95), estimate_text(lat.p99),
+            estimate_text(lat.max, with_ci=False),
+            _num(t.fps), _num(t.harmonic_fps), str(t.freeze_count), f"{t.freeze_total:.2f}",
+            str(sum(s.drops_by_phase.values())),
+            _num(None if s.bitrate_bps is None else s.bitrate_bps / 1e6, 2),
+            _num(None if s.packet_loss is None else s.packet_loss * 100, 2),
+            _num(s.psnr_mean), _num(s.ssim_mean, 3), _num(s.mos, 2),
+        ]
+        if ratios:
+            r = ratios.get(s.key, {})
+            row += [_num(r.get("p50"), 2), _num(r.get("p99"), 2)]
+        rows.append(row)
+    return header, rows
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def render_table(summaries: Sequence[ProfileSummary], title: str | None = None) -> Table:
+    """A rich table of the summaries, for the terminal."""
+    header, rows = table_rows(summaries)
+    table = Table(title=title or "input-to-photon by profile", header_style="bold")
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i < 3 else "right", no_wrap=i < 2)
+    for row in rows:
+        table.add_row(*row)
+    return table
