@@ -16,13 +16,14 @@ once per session.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import platform
 from importlib import metadata
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from cloudarcade.protocol import REJECT_REASONS
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +46,6 @@ LOSS_BUCKETS: Final = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 SESSION_END_REASONS: Final = ("closed", "failed", "timeout", "shutdown", "rejected")
 DROP_PHASES: Final = ("render_skip", "encode_busy", "send")
 KEYFRAME_REASONS: Final = ("start", "pli", "fir", "interval")
-# cloudarcade.protocol.REJECT_REASONS, as documented; the live list is merged
-# in by input_reject_reasons().
-DOCUMENTED_REJECT_REASONS: Final = (
-    "oversized", "not_json", "malformed", "unsupported_version", "unknown_type", "out_of_range",
-)  # fmt: skip
 RATE_LIMITED: Final = "rate_limited"
 DIRECTIONS: Final = ("uplink", "downlink")
 NETSIM_DROP_REASONS: Final = ("loss", "queue", "outage")
@@ -60,16 +56,9 @@ SESSION_LABELS: Final = ("game", "codec", "profile")
 def input_reject_reasons() -> tuple[str, ...]:
     """The ``reason`` values of ``cloudarcade_inputs_rejected_total``.
 
-    ``cloudarcade.protocol.REJECT_REASONS`` (when that module is importable)
-    plus the documented reasons plus ``rate_limited``, in that order, once each.
+    The protocol's own reasons plus ``rate_limited`` (the server's limiter).
     """
-    live: tuple[str, ...] = ()
-    try:
-        protocol = importlib.import_module("cloudarcade.protocol")
-        live = tuple(str(r) for r in getattr(protocol, "REJECT_REASONS", ()))
-    except ImportError:
-        pass
-    return tuple(dict.fromkeys((*live, *DOCUMENTED_REJECT_REASONS, RATE_LIMITED)))
+    return (*REJECT_REASONS, RATE_LIMITED)
 
 
 def _version(dist: str) -> str:
