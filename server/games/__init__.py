@@ -1,0 +1,30 @@
+"""Headless demo games and their registry: ``create_game("pong", width=..., height=...)``."""
+
+from __future__ import annotations
+
+import logging
+
+from .base import Game
+from .pong import Pong
+from .probe import Probe
+from .swarm import Swarm
+
+logger = logging.getLogger(__name__)
+
+# Listing order: the probe first, as the measuring tool, then the demos.
+_GAMES: dict[str, type[Game]] = {cls.name: cls for cls in (Probe, Pong, Swarm)}
+
+__all__ = ["Game", "available_games", "create_game"]
+
+
+def available_games() -> list[str]:
+    """Names accepted by :func:`create_game`."""
+    return list(_GAMES)
+
+
+def create_game(name: str, *, width: int, height: int, seed: int = 0) -> Game:
+    """A new game by name; an unknown name fails with the list of known ones."""
+    cls = _GAMES.get(name)
+    if cls is None:
+        raise ValueError(f"unknown game {name!r}; known games: {', '.join(available_games())}")
+    return cls(width, height, seed)
