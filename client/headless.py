@@ -1,0 +1,390 @@
+"""The headless Python thin client: offer, receive, decode, send scripted inputs, measure.
+
+It is the instrument the benchmark drives, so everything it measures is on
+``time.monotonic()`` (the same clock as the server on this machine) and it
+adds no latency of its own: frames come through :class:`TunedVideoReceiver`
+(or, for the baseline, aiortc's own track) and are timed the moment they are
+decoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import av
+import numpy as np
+from aiortc import RTCDataChannel, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from cloudarcade import framecode, protocol
+from cloudarcade.client.decoder import DecodedFrame
+from cloudarcade.client.receiver import TunedVideoReceiver
+from cloudarcade.ice import create_peer_connection
+from cloudarcade.server.timing import FRAMES_CHANNEL, FrameTiming
+
+logger = logging.getLogger(__name__)
+
+# Joins of server records and decoded frames wait at most this many frames.
+_JOIN_WINDOW = 600
+
+
+class ClientError(RuntimeError):
+    """The client could not connect or the server refused it; the message says why."""
+
+
+@dataclass
+class ClientOptions:
+    url: str = "http://127.0.0.1:8080"
+    game: str | None = None
+    resolution: str | None = None
+    fps: int | None = None
+    codec: str | None = None
+    bitrate: str | int | None = None
+    stack: str = "tuned"  # "tuned": our receive path; "stock": aiortc's own
+    seed: int | None = None
+    bind: str = "127.0.0.1"
+    connect_timeout: float = 15.0
+    # Scripted input: one key press every ``input_interval`` s, jittered by
+    # ±50% so probes don't lock to the game tick.
+    input_interval: float = 0.25
+    input_key: str = "Space"
+    input_seed: int = 1
+
+    def offer_fields(self) -> dict[str, Any]:
+        fields = {
+            "game": self.game, "resolution": self.resolution, "fps": self.fps,
+            "codec": self.codec, "bitrate": self.bitrate, "stack": self.stack, "seed": self.seed,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
+
+@dataclass
+class FrameResult:
+    """A decoded frame joined with the server's record of it (when that arrived)."""
+
+    frame_id: int
+    input_seq: int
+    client: dict[str, float]
+    server: FrameTiming | None = None
+
+    def stamps(self) -> dict[str, float]:
+        out = self.server.stamps() if self.server is not None else {}
+        out.update(self.client)
+        return out
+
+
+@dataclass
+class ProbeResult:
+    """One input and the first decoded frame that showed its effect."""
+
+    seq: int
+    input_sent: float
+    frame: FrameResult | None = None
+
+    @property
+    def input_to_photon(self) -> float | None:
+        if self.frame is None:
+            return None
+        return self.frame.client["photon"] - self.input_sent
+
+
+@dataclass
+class ClientSummary:
+    frames_decoded: int = 0
+    first_frame: float | None = None
+    last_frame: float | None = None
+    frame_latencies: list[float] = field(default_factory=list)
+    probes: list[ProbeResult] = field(default_factory=list)
+    frame_ids: list[int] = field(default_factory=list)
+    undecodable_codes: int = 0
+    receiver: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        duration = (
+            (self.last_frame - self.first_frame)
+            if self.first_frame is not None and self.last_frame is not None else 0.0
+        )
+        fps = (self.frames_decoded - 1) / duration if duration > 0 else 0.0
+        reflected = [p for p in self.probes if p.frame is not None]
+        i2p = [p.input_to_photon for p in reflected if p.input_to_photon is not None]
+        return {
+            "frames_decoded": self.frames_decoded,
+            "fps": round(fps, 2),
+            "frame_latency_ms": _percentiles_ms(self.frame_latencies),
+            "inputs_sent": len(self.probes),
+            "inputs_reflected": len(reflected),
+            "input_to_photon_ms": _percentiles_ms(i2p),
+            "frame_code_unreadable": self.undecodable_codes,
+            "receiver": self.receiver,
+        }
+
+
+def _percentiles_ms(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "n": 0}
+    p50, p95, p99 = np.percentile(np.asarray(values) * 1000.0, [50, 95, 99])
+    return {"p50": round(float(p50), 2), "p95": round(float(p95), 2),
+            "p99": round(float(p99), 2), "n": len(values)}
+
+
+class HeadlessClient:
+    """Connects to a cloudarcade server and measures what it receives.
+
+    ``on_frame`` and ``on_probe`` (optional) see every joined frame and every
+    finished probe as it happens; the bench writes them to JSONL.
+    """
+
+    def __init__(
+        self,
+        options: ClientOptions,
+        *,
+        on_frame: Callable[[FrameResult], None] | None = None,
+        on_probe: Callable[[ProbeResult], None] | None = None,
+    ) -> None:
+        self.options = options
+        self._on_frame_cb = on_frame
+        self._on_probe_cb = on_probe
+        self.summary = ClientSummary()
+        self.pc = create_peer_connection(options.bind)
+        self._connected = asyncio.Event()
+        self._failed: str | None = None
+        self._events: RTCDataChannel | None = None
+        self._frames_channel: RTCDataChannel | None = None
+        self._receiver: TunedVideoReceiver | None = None
+        self._stock_task: asyncio.Task[None] | None = None
+        self._seq = 0
+        self._pending_probes: OrderedDict[int, ProbeResult] = OrderedDict()
+        self._records: OrderedDict[int, FrameTiming] = OrderedDict()
+        self._unjoined: OrderedDict[int, FrameResult] = OrderedDict()
+        self._probes_waiting_record: dict[int, list[ProbeResult]] = {}
+        self.session_id: int | None = None
+        self.latest_frame: av.VideoFrame | None = None
+
+    async def connect(self) -> None:
+        """Offer, get the answer, and wait until media flows or fail with ClientError."""
+        pc = self.pc
+        self._events = pc.createDataChannel(protocol.CHANNEL_EVENTS)
+        pc.createDataChannel(protocol.CHANNEL_STATE, ordered=False, maxRetransmits=0)
+        # Reliable but unordered: a late record must not hold up the next one.
+        self._frames_channel = pc.createDataChannel(FRAMES_CHANNEL, ordered=False)
+        self._frames_channel.on("message", self._on_record)
+        transceiver = pc.addTransceiver("video", direction="recvonly")
+        if self.options.stack == "tuned":
+            self._receiver = TunedVideoReceiver(transceiver.receiver, self._on_decoded)
+            self._receiver.install()
+        else:
+            pc.on("track", self._on_stock_track)
+        pc.on("connectionstatechange", self._on_state)
+
+        await pc.setLocalDescription(await pc.createOffer())
+        body = {"sdp": pc.localDescription.sdp, "type": "offer", **self.options.offer_fields()}
+        url = self.options.url.rstrip("/") + "/offer"
+        try:
+            async with aiohttp.ClientSession() as http, http.post(url, json=body) as response:
+                try:
+                    answer = await response.json()
+                except (aiohttp.ContentTypeError, ValueError):
+                    answer = {"error": (await response.text())[:200]}
+                if response.status != 200:
+                    raise ClientError(
+                        f"server refused the offer ({response.status}): {answer.get('error')}"
+                    )
+        except aiohttp.ClientError as exc:
+            raise ClientError(f"cannot reach {url}: {exc}") from None
+        self.session_id = answer.get("session")
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+        try:
+            await asyncio.wait_for(self._connected.wait(), self.options.connect_timeout)
+        except TimeoutError:
+            raise ClientError(
+                f"no connection within {self.options.connect_timeout:.0f} s "
+                f"(ICE state {pc.iceConnectionState})"
+            ) from None
+        if self._failed:
+            raise ClientError(self._failed)
+
+    async def _on_state(self) -> None:
+        state = self.pc.connectionState
+        logger.info("client connection %s", state)
+        if state == "connected":
+            self._connected.set()
+        elif state == "failed":
+            self._failed = "connection failed (ICE or DTLS)"
+            self._connected.set()
+
+    def send_input(self, event: protocol.InputEvent) -> None:
+        channel = self._events if isinstance(event, protocol.KeyEvent) else None
+        if channel is None or channel.readyState != "open":
+            return
+        channel.send(protocol.encode(event))
+
+    def press(self, code: str) -> int:
+        """Send a key press (down then up); returns the seq of the key-down probe."""
+        now = time.monotonic()
+        self._seq += 1
+        down = self._seq
+        probe = ProbeResult(seq=down, input_sent=now)
+        self._pending_probes[down] = probe
+        self.summary.probes.append(probe)
+        self.send_input(protocol.KeyEvent(seq=down, ts=now, code=code, down=True))
+        self._seq += 1
+        self.send_input(protocol.KeyEvent(seq=self._seq, ts=time.monotonic(), code=code, down=False))
+        return down
+
+    async def run_inputs(self, duration: float) -> None:
+        """Press ``input_key`` at jittered intervals for ``duration`` seconds."""
+        rng = random.Random(self.options.input_seed)
+        end = time.monotonic() + duration
+        interval = self.options.input_interval
+        while True:
+            wait = interval * (0.5 + rng.random())
+            if time.monotonic() + wait >= end:
+                await asyncio.sleep(max(end - time.monotonic(), 0))
+                return
+            await asyncio.sleep(wait)
+            self.press(self.options.input_key)
+
+    async def wait_for_frames(self, count: int, timeout: float) -> None:
+        """Wait until ``count`` frames have decoded; ClientError after ``timeout``."""
+        end = time.monotonic() + timeout
+        while self.summary.frames_decoded < count:
+            if time.monotonic() > end:
+                raise ClientError(
+                    f"only {self.summary.frames_decoded} of {count} frames decoded "
+                    f"in {timeout:.0f} s"
+                )
+            await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        if self._receiver is not None:
+            self.summary.receiver = self._receiver.stats
+            await asyncio.to_thread(self._receiver.close)
+        if self._stock_task is not None:
+            self._stock_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stock_task
+        await self.pc.close()
+
+    # Frames.
+    def _on_stock_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "video":
+            self._stock_task = asyncio.ensure_future(self._consume_stock(track))
+
+    async def _consume_stock(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            now = time.monotonic()
+            assert isinstance(frame, av.VideoFrame)
+            code = framecode.read_from_frame(frame)
+            self._handle_frame(frame, code, {"decode_end": now, "photon": now})
+
+    def _on_decoded(self, decoded: DecodedFrame) -> None:
+        client = {
+            "first_packet_recv": decoded.first_packet_recv,
+            "frame_complete": decoded.frame_complete,
+            "decode_start": decoded.decode_start,
+            "decode_end": decoded.decode_end,
+            # No display: the photon is the decoded picture.
+            "photon": decoded.decode_end,
+        }
+        self._handle_frame(decoded.frame, decoded.code, client)
+
+    def _handle_frame(
+        self, frame: av.VideoFrame, code: framecode.FrameCode | None, client: dict[str, float]
+    ) -> None:
+        s = self.summary
+        self.latest_frame = frame
+        s.frames_decoded += 1
+        now = client["decode_end"]
+        if s.first_frame is None:
+            s.first_frame = now
+        s.last_frame = now
+        if code is None:
+            s.undecodable_codes += 1
+            return
+        s.frame_ids.append(code.frame_id)
+        result = FrameResult(frame_id=code.frame_id, input_seq=code.input_seq, client=client)
+        record = self._records.pop(code.frame_id, None)
+        if record is not None:
+            self._joined(result, record)
+        else:
+            self._unjoined[code.frame_id] = result
+            while len(self._unjoined) > _JOIN_WINDOW:
+                self._unjoined.popitem(last=False)
+        # Every pending probe at or below the frame's input seq is now visible.
+        while self._pending_probes:
+            seq, probe = next(iter(self._pending_probes.items()))
+            if seq > code.input_seq:
+                break
+            self._pending_probes.popitem(last=False)
+            probe.frame = result
+            if self._on_probe_cb is not None and result.server is not None:
+                self._on_probe_cb(probe)
+            elif self._on_probe_cb is not None:
+                result_probes = self._probes_waiting_record.setdefault(code.frame_id, [])
+                result_probes.append(probe)
+
+    def _on_record(self, data: str | bytes) -> None:
+        try:
+            record = FrameTiming.parse(data)
+        except ValueError as exc:
+            logger.warning("%s", exc)
+            return
+        result = self._unjoined.pop(record.frame_id, None)
+        if result is not None:
+            self._joined(result, record)
+        else:
+            self._records[record.frame_id] = record
+            while len(self._records) > _JOIN_WINDOW:
+                self._records.popitem(last=False)
+
+    def _joined(self, result: FrameResult, record: FrameTiming) -> None:
+        result.server = record
+        self.summary.frame_latencies.append(result.client["photon"] - record.render_end)
+        if self._on_frame_cb is not None:
+            self._on_frame_cb(result)
+        waiting = self._probes_waiting_record.pop(result.frame_id, None)
+        if waiting and self._on_probe_cb is not None:
+            for probe in waiting:
+                self._on_probe_cb(probe)
+
+    def finish(self) -> None:
+        """Report probes that never showed up (misses) to ``on_probe``."""
+        if self._on_probe_cb is not None:
+            for probe in self._pending_probes.values():
+                self._on_probe_cb(probe)
+            for probes in self._probes_waiting_record.values():
+                for probe in probes:
+                    self._on_probe_cb(probe)
+        self._pending_probes.clear()
+        self._probes_waiting_record.clear()
+
+
+async def play_headless(options: ClientOptions, duration: float) -> dict[str, Any]:
+    """Connect, press keys for ``duration`` seconds, and return the JSON summary."""
+    client = HeadlessClient(options)
+    try:
+        await client.connect()
+        await client.wait_for_frames(1, options.connect_timeout)
+        await client.run_inputs(duration)
+        # Give the last probe a moment to come back before counting it missed.
+        await asyncio.sleep(0.3)
+    finally:
+        await client.close()
+    client.finish()
+    summary = client.summary.to_dict()
+    summary["session"] = client.session_id
+    summary["stack"] = options.stack
+    return summary

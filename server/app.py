@@ -1,0 +1,99 @@
+"""The aiohttp application: signaling (``POST /offer``), health, session lifecycle."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiortc import RTCSessionDescription
+
+from cloudarcade.server.options import OptionError, SessionOptions
+from cloudarcade.server.session import OfferError, Session
+
+logger = logging.getLogger(__name__)
+
+MAX_OFFER_BYTES = 64 * 1024
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    defaults: SessionOptions = SessionOptions()
+    max_sessions: int = 8
+
+
+SESSIONS = web.AppKey("sessions", dict)
+CONFIG = web.AppKey("config", ServerConfig)
+
+
+def _error(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+async def offer(request: web.Request) -> web.Response:
+    """Answer a WebRTC offer: ``{"sdp", "type": "offer", game?, resolution?, fps?, codec?,
+    bitrate?, stack?, seed?}`` → ``{"sdp", "type": "answer", "session"}``."""
+    config = request.app[CONFIG]
+    sessions: dict[int, Session] = request.app[SESSIONS]
+    if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
+        return _error(413, f"offer body too large: at most {MAX_OFFER_BYTES} bytes")
+    raw = await request.content.read(MAX_OFFER_BYTES + 1)
+    if len(raw) > MAX_OFFER_BYTES:
+        return _error(413, f"offer body too large: at most {MAX_OFFER_BYTES} bytes")
+    try:
+        body: Any = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _error(400, f"offer body is not JSON: {exc}")
+    if not isinstance(body, dict):
+        return _error(400, "offer body: expected a JSON object with 'sdp' and 'type'")
+    if body.get("type") != "offer":
+        return _error(400, f"type: expected 'offer', got {body.get('type')!r}")
+    sdp = body.get("sdp")
+    if not isinstance(sdp, str) or not sdp.startswith("v=0"):
+        return _error(400, "sdp: expected an SDP string starting with 'v=0'")
+    try:
+        options = config.defaults.updated(body)
+    except OptionError as exc:
+        return _error(400, str(exc))
+    if len(sessions) >= config.max_sessions:
+        return _error(503, f"server full: {config.max_sessions} sessions", **{"Retry-After": "5"})
+
+    session = Session(options, bind=config.host, on_closed=lambda s, reason: sessions.pop(s.id, None))
+    sessions[session.id] = session
+    try:
+        answer = await session.accept(RTCSessionDescription(sdp=sdp, type="offer"))
+    except OfferError as exc:
+        await session.close("rejected")
+        return _error(400, str(exc))
+    except Exception:
+        logger.exception("failed to answer an offer")
+        await session.close("failed")
+        return _error(500, "internal error while answering the offer; see the server log")
+    logger.info("%r started for %s", session, request.remote)
+    return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "sessions": len(request.app[SESSIONS])})
+
+
+async def _close_sessions(app: web.Application) -> None:
+    sessions: dict[int, Session] = app[SESSIONS]
+    tasks = [session.close("shutdown") for session in list(sessions.values())]
+    for task in tasks:
+        await task
+    sessions.clear()
+
+
+def create_app(config: ServerConfig | None = None) -> web.Application:
+    """The server application; closing it (``runner.cleanup()``) closes every session."""
+    app = web.Application(client_max_size=MAX_OFFER_BYTES)
+    app[CONFIG] = config or ServerConfig()
+    app[SESSIONS] = {}
+    app.router.add_post("/offer", offer)
+    app.router.add_get("/healthz", healthz)
+    app.on_shutdown.append(_close_sessions)
+    return app

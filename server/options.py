@@ -1,0 +1,128 @@
+"""Session options: what a client may ask for, parsed and checked.
+
+The same parser serves the CLI flags and the ``/offer`` body, so an error
+reads the same wherever it came from: it names the field, the value and what
+was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cloudarcade.encoder import CODECS, EncoderConfig, unknown_codec_message
+from cloudarcade.server.games import available_games
+
+STACKS = ("tuned", "stock")
+MAX_WIDTH, MAX_HEIGHT = 3840, 2160
+
+_RESOLUTION = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+_BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
+
+
+class OptionError(ValueError):
+    """A session option is invalid; the message says which and what was expected."""
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    game: str = "pong"
+    width: int = 1280
+    height: int = 720
+    fps: int = 60
+    codec: str = "h264"
+    bitrate: int = 8_000_000
+    stack: str = "tuned"
+    seed: int = 0
+
+    @property
+    def resolution(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    def encoder_config(self) -> EncoderConfig:
+        return EncoderConfig(self.width, self.height, self.fps, self.bitrate)
+
+    def updated(self, fields: dict[str, Any]) -> SessionOptions:
+        """These options with ``fields`` (raw values from JSON or flags) applied."""
+        changes: dict[str, Any] = {}
+        for key, value in fields.items():
+            if value is None:
+                continue
+            if key == "game":
+                changes["game"] = parse_game(value)
+            elif key == "resolution":
+                changes["width"], changes["height"] = parse_resolution(value)
+            elif key == "fps":
+                changes["fps"] = parse_fps(value)
+            elif key == "codec":
+                changes["codec"] = parse_codec(value)
+            elif key == "bitrate":
+                changes["bitrate"] = parse_bitrate(value)
+            elif key == "stack":
+                changes["stack"] = parse_choice("stack", value, STACKS)
+            elif key == "seed":
+                changes["seed"] = parse_int("seed", value, 0, 2**32 - 1)
+        return replace(self, **changes)
+
+
+def parse_choice(field: str, value: object, known: tuple[str, ...] | list[str]) -> str:
+    if not isinstance(value, str) or value not in known:
+        raise OptionError(f"unknown {field} {value!r}; known {field}s: {', '.join(known)}")
+    return value
+
+
+def parse_game(value: object) -> str:
+    return parse_choice("game", value, available_games())
+
+
+def parse_codec(value: object) -> str:
+    if not isinstance(value, str) or value not in CODECS:
+        raise OptionError(unknown_codec_message(str(value)))
+    return value
+
+
+def parse_int(field: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise OptionError(f"{field}: expected an integer {low}..{high}, got {value!r}")
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise OptionError(f"{field}: expected an integer {low}..{high}, got {value!r}") from None
+    if isinstance(value, float) and value != number:
+        raise OptionError(f"{field}: expected an integer {low}..{high}, got {value!r}")
+    if not low <= number <= high:
+        raise OptionError(f"{field}: expected an integer {low}..{high}, got {value!r}")
+    return number
+
+
+def parse_fps(value: object) -> int:
+    return parse_int("fps", value, 1, 240)
+
+
+def parse_resolution(value: object) -> tuple[int, int]:
+    match = _RESOLUTION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise OptionError(f"resolution: expected WIDTHxHEIGHT like 1280x720, got {value!r}")
+    width, height = int(match[1]), int(match[2])
+    if not (320 <= width <= MAX_WIDTH and 180 <= height <= MAX_HEIGHT) or width % 2 or height % 2:
+        raise OptionError(
+            f"resolution: expected an even width 320..{MAX_WIDTH} and an even "
+            f"height 180..{MAX_HEIGHT}, got {value!r}"
+        )
+    return width, height
+
+
+def parse_bitrate(value: object) -> int:
+    """Bits per second from ``8000000``, ``"8M"``, ``"800k"`` or ``"2.5M"``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        match = _BITRATE.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise OptionError(f"bitrate: expected bits/s like 8M, 800k or 8000000, got {value!r}")
+        scale = {"": 1, "k": 1_000, "m": 1_000_000}[match[2].lower()]
+        number = int(float(match[1]) * scale)
+    if not 100_000 <= number <= 200_000_000:
+        raise OptionError(f"bitrate: expected 100k..200M bits/s, got {value!r}")
+    return number

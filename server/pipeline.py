@@ -1,0 +1,245 @@
+"""The per-session frame pipeline: a fixed-tick render thread and an encoder thread.
+
+render thread   drain inputs → game.tick(now) → render → frame code → convert to yuv420p
+                → mailbox (one slot: latest wins, an unencoded older frame is dropped)
+encoder thread  mailbox → encode (keyframe when asked) → ``on_encoded`` on the event loop
+
+Both threads do CPU-heavy work that releases the GIL inside SDL, swscale and
+libavcodec, so the event loop keeps moving packets meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+import av  # noqa: E402
+import numpy as np  # noqa: E402
+import pygame  # noqa: E402
+from av.video.reformatter import VideoReformatter  # noqa: E402
+
+from cloudarcade import framecode  # noqa: E402
+from cloudarcade.encoder import EncodedFrame, Encoder  # noqa: E402
+from cloudarcade.protocol import InputEvent  # noqa: E402
+from cloudarcade.server.games import Game  # noqa: E402
+from cloudarcade.server.timing import FrameTiming  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+# Wake this long before a tick deadline and spin the rest: time.sleep alone
+# overshoots by up to a millisecond under load.
+_SPIN_S = 0.0005
+
+
+@dataclass
+class RawFrame:
+    frame: av.VideoFrame
+    timing: FrameTiming
+
+
+class Mailbox:
+    """One slot between two threads; a new item replaces an unread one."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: RawFrame | None = None
+        self._closed = False
+
+    def put(self, item: RawFrame) -> RawFrame | None:
+        """Store ``item``; return the unread item it replaced, if any."""
+        with self._cond:
+            replaced, self._item = self._item, item
+            self._cond.notify()
+            return replaced
+
+    def get(self) -> RawFrame | None:
+        """Wait for an item; None once closed."""
+        with self._cond:
+            while self._item is None and not self._closed:
+                self._cond.wait()
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class SurfaceConverter:
+    """pygame surface → yuv420p ``av.VideoFrame`` with no per-pixel Python.
+
+    The surface's 32-bit buffer is BGRX in memory on little-endian machines;
+    it is copied once into a bgra frame and swscale converts it.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self._reformatter = VideoReformatter()
+
+    def convert(self, surface: pygame.Surface) -> av.VideoFrame:
+        frame = av.VideoFrame(self.width, self.height, "bgra")
+        plane = frame.planes[0]
+        buffer = surface.get_buffer()
+        if plane.line_size == surface.get_pitch():
+            plane.update(buffer.raw)
+        else:
+            src = np.frombuffer(buffer.raw, np.uint8).reshape(self.height, surface.get_pitch())
+            dst = np.frombuffer(plane, np.uint8).reshape(self.height, plane.line_size)
+            dst[:, : self.width * 4] = src[:, : self.width * 4]
+        return self._reformatter.reformat(frame, format="yuv420p")
+
+
+PipelineStats = dict[str, int]
+
+
+class Pipeline:
+    """Runs one session's game at a fixed tick and encodes what it renders.
+
+    ``on_raw`` (stock stack) receives converted frames instead of the encoder;
+    ``on_encoded`` receives encoded frames. Both are called from worker
+    threads: they must hand over to the event loop themselves.
+    """
+
+    def __init__(
+        self,
+        game: Game,
+        width: int,
+        height: int,
+        fps: int,
+        *,
+        encoder: Encoder | None,
+        on_encoded: Callable[[EncodedFrame, FrameTiming], None] | None = None,
+        on_raw: Callable[[RawFrame], None] | None = None,
+        on_drop: Callable[[str], None] | None = None,
+        on_rendered: Callable[[FrameTiming], None] | None = None,
+    ) -> None:
+        self.game = game
+        self.fps = fps
+        self.encoder = encoder
+        self._on_encoded = on_encoded
+        self._on_raw = on_raw
+        self._on_drop = on_drop or (lambda phase: None)
+        self._on_rendered = on_rendered or (lambda timing: None)
+        self._inputs: deque[tuple[InputEvent, int, float]] = deque(maxlen=1024)
+        self._mailbox = Mailbox()
+        self._stop = threading.Event()
+        self._keyframe_requested = threading.Event()
+        self._keyframe_requested.set()
+        self._surface = pygame.Surface((width, height), 0, 32)
+        self._converter = SurfaceConverter(width, height)
+        self._threads: list[threading.Thread] = []
+        self.stats: PipelineStats = {"rendered": 0, "encoded": 0, "skipped_ticks": 0}
+
+    # Called from the event loop.
+    def push_input(self, event: InputEvent, player: int, received: float) -> None:
+        """Queue an input for the next tick (thread-safe: deque.append is atomic)."""
+        self._inputs.append((event, player, received))
+
+    def request_keyframe(self) -> None:
+        self._keyframe_requested.set()
+
+    def start(self) -> None:
+        self._threads = [threading.Thread(target=self._render_loop, name="render", daemon=True)]
+        if self.encoder is not None:
+            self._threads.append(
+                threading.Thread(target=self._encode_loop, name="encode", daemon=True)
+            )
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop both threads and wait for them; safe to call twice."""
+        self._stop.set()
+        self._mailbox.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+            if thread.is_alive():
+                logger.error("pipeline thread %s did not stop", thread.name)
+        self._threads = []
+        if self.encoder is not None:
+            self.encoder.close()
+            self.encoder = None
+
+    def _render_loop(self) -> None:
+        period = 1.0 / self.fps
+        deadline = time.monotonic()
+        frame_id = 0
+        try:
+            while not self._stop.is_set():
+                delay = deadline - time.monotonic()
+                if delay > _SPIN_S and self._stop.wait(delay - _SPIN_S):
+                    break
+                while time.monotonic() < deadline:
+                    pass
+                self._render_one(frame_id)
+                frame_id += 1
+                deadline += period
+                late = time.monotonic() - deadline
+                if late > period:
+                    # Behind by more than a tick: skip the missed ticks rather
+                    # than rendering a burst of stale frames.
+                    skipped = int(late / period)
+                    self.stats["skipped_ticks"] += skipped
+                    for _ in range(skipped):
+                        self._on_drop("render_skip")
+                    deadline += skipped * period
+        except Exception:
+            logger.exception("render loop failed")
+        finally:
+            self._mailbox.close()
+
+    def _render_one(self, frame_id: int) -> None:
+        timing = FrameTiming(frame_id=frame_id)
+        timing.tick_start = time.monotonic()
+        applied_recv: float | None = None
+        while self._inputs:
+            event, player, received = self._inputs.popleft()
+            self.game.apply_input(event, player)
+            applied_recv = received
+        self.game.tick(timing.tick_start)
+        timing.sim_end = time.monotonic()
+        self.game.render(self._surface)
+        timing.input_seq = self.game.last_input_seq
+        timing.input_recv = applied_recv
+        framecode.write(self._surface, frame_id, timing.input_seq)
+        timing.render_end = time.monotonic()
+        frame = self._converter.convert(self._surface)
+        timing.convert_end = time.monotonic()
+        self.stats["rendered"] += 1
+        self._on_rendered(timing)
+        raw = RawFrame(frame, timing)
+        if self._on_raw is not None:
+            self._on_raw(raw)
+        elif self._mailbox.put(raw) is not None:
+            self._on_drop("encode_busy")
+
+    def _encode_loop(self) -> None:
+        assert self.encoder is not None and self._on_encoded is not None
+        try:
+            while True:
+                raw = self._mailbox.get()
+                if raw is None:
+                    break
+                keyframe = self._keyframe_requested.is_set()
+                self._keyframe_requested.clear()
+                encoded = self.encoder.encode(raw.frame, keyframe=keyframe)
+                if encoded is None:
+                    self._on_drop("encode_skip")
+                    continue
+                raw.timing.encode_start = encoded.encode_start
+                raw.timing.encode_end = encoded.encode_end
+                raw.timing.bytes = encoded.size
+                raw.timing.keyframe = encoded.keyframe
+                self.stats["encoded"] += 1
+                self._on_encoded(encoded, raw.timing)
+        except Exception:
+            logger.exception("encode loop failed")

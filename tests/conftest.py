@@ -1,0 +1,46 @@
+"""Shared fixtures: a real server on 127.0.0.1 with an ephemeral port."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+from collections.abc import AsyncIterator  # noqa: E402
+
+import pytest  # noqa: E402
+from aiohttp import web  # noqa: E402
+
+from cloudarcade.server.app import ServerConfig, create_app  # noqa: E402
+from cloudarcade.server.options import SessionOptions  # noqa: E402
+
+
+class RunningServer:
+    def __init__(self, app: web.Application, runner: web.AppRunner, url: str) -> None:
+        self.app = app
+        self.runner = runner
+        self.url = url
+
+
+async def start_server(config: ServerConfig) -> RunningServer:
+    app = create_app(config)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, 0)
+    await site.start()
+    server = site._server
+    assert server is not None
+    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return RunningServer(app, runner, f"http://{config.host}:{port}")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[RunningServer]:
+    """A server with small, fast defaults for tests."""
+    config = ServerConfig(
+        defaults=SessionOptions(game="probe", width=640, height=360, fps=30, bitrate=1_000_000)
+    )
+    running = await start_server(config)
+    yield running
+    await running.runner.cleanup()

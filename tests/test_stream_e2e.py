@@ -1,0 +1,110 @@
+"""A real server and the headless client over WebRTC on 127.0.0.1: no mocks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+
+import pytest
+
+from cloudarcade.client.headless import ClientError, ClientOptions, HeadlessClient
+from cloudarcade.server.app import SESSIONS
+from cloudarcade.server.games.probe import marker_rect, marker_state
+
+from .conftest import RunningServer
+
+pytestmark = pytest.mark.slow
+
+
+def _open_sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                count += 1
+        except OSError:
+            pass
+    return count
+
+
+def _new_threads(before: set[int | None]) -> list[str]:
+    # The loop's default executor ("asyncio_N") lives as long as the loop.
+    return [t.name for t in threading.enumerate()
+            if t.ident not in before and not t.name.startswith("asyncio_")]
+
+
+async def _settle(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return predicate()
+
+
+@pytest.mark.parametrize("stack", ["tuned", "stock"])
+async def test_stream_frames_inputs_and_clean_close(server: RunningServer, stack: str) -> None:
+    threads_before = {t.ident for t in threading.enumerate()}
+    sockets_before = _open_sockets()
+    tasks_before = set(asyncio.all_tasks())
+
+    client = HeadlessClient(ClientOptions(url=server.url, game="probe", stack=stack))
+    await client.connect()
+    assert len(server.app[SESSIONS]) == 1
+    await client.wait_for_frames(10, timeout=15)
+
+    # Frame ids read from the pixels increase.
+    ids = list(client.summary.frame_ids)
+    assert len(ids) >= 5
+    assert all(b > a for a, b in zip(ids, ids[1:], strict=False)), ids
+
+    # An input changes the probe marker within a bounded number of frames.
+    def marker() -> bool | None:
+        frame = client.latest_frame
+        assert frame is not None
+        from cloudarcade.framecode import luma_view
+
+        return marker_state(luma_view(frame), frame.width, frame.height)
+
+    before = marker()
+    assert before is not None
+    seq = client.press("Space")
+    frames_at_press = client.summary.frames_decoded
+    assert await _settle(lambda: client.summary.probes[-1].frame is not None, timeout=5)
+    probe = client.summary.probes[-1]
+    assert probe.seq == seq and probe.frame is not None
+    assert probe.frame.input_seq >= seq
+    # 30 fps; a generous bound: the effect shows within 20 frames.
+    assert client.summary.frames_decoded - frames_at_press <= 20
+    assert await _settle(lambda: marker() == (not before), timeout=2)
+    assert probe.input_to_photon is not None and 0 < probe.input_to_photon < 1.0
+
+    # Server records joined with decoded frames give a frame latency.
+    assert await _settle(lambda: len(client.summary.frame_latencies) > 0)
+    assert all(0 < x < 1.0 for x in client.summary.frame_latencies)
+
+    await client.close()
+    assert await _settle(lambda: len(server.app[SESSIONS]) == 0), "session not reclaimed"
+    assert await _settle(lambda: not _new_threads(threads_before)), _new_threads(threads_before)
+    assert await _settle(lambda: _open_sockets() <= sockets_before), (
+        _open_sockets(), sockets_before)
+    leftover = [t for t in asyncio.all_tasks() - tasks_before if not t.done()]
+    assert await _settle(
+        lambda: not [t for t in asyncio.all_tasks() - tasks_before
+                     if not t.done() and t is not asyncio.current_task()]
+    ), leftover
+
+
+async def test_unknown_game_is_refused_with_known_names(server: RunningServer) -> None:
+    client = HeadlessClient(ClientOptions(url=server.url, game="tetris"))
+    with pytest.raises(ClientError, match="known games: probe, pong, swarm"):
+        await client.connect()
+    await client.close()
+    assert len(server.app[SESSIONS]) == 0
+
+
+def test_marker_rect_is_inside_frame() -> None:
+    rect = marker_rect(640, 360)
+    assert rect.width > 32 and rect.right <= 640 and rect.bottom <= 360
