@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine
@@ -23,18 +24,21 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
+async def _cancel_on_signals(main: Coroutine[Any, Any, T]) -> T:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, task.cancel)
+    return await main
+
+
 def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = True) -> T:
     """Run ``main`` to completion; SIGINT/SIGTERM cancel it so it can clean up."""
     factory = loop_factory() if use_uvloop else None
     with asyncio.Runner(loop_factory=factory) as runner:
-        loop = runner.get_loop()
-        task = loop.create_task(main)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, task.cancel)
-            except (NotImplementedError, RuntimeError):
-                pass
-        return runner.run(task)
+        return runner.run(_cancel_on_signals(main))
 
 
 async def wait_forever() -> None:
