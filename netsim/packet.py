@@ -1,0 +1,46 @@
+"""The unit that moves through a link chain, and the record of a dropped one."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+#: Reasons a stage may drop a packet; stats and event logs key on these strings.
+DROP_REASONS = ("loss", "queue", "outage", "send")
+
+
+@dataclass(slots=True)
+class Packet:
+    """One datagram inside the simulator.
+
+    ``arrival`` is when it entered the chain; ``time`` is the model time at which
+    it left the latest stage (stages update it), so a chain can hand a packet to
+    the next stage at the instant it really left, even if the caller polls late.
+    """
+
+    data: bytes
+    arrival: float
+    seq: int = 0
+    size: int = -1
+    time: float = field(default=-1.0)
+    #: Set by the bottleneck stage: seconds spent queued plus serialising.
+    queue_delay: float = 0.0
+    #: Opaque routing tag for the relay (the client address); stages ignore it.
+    route: tuple[str, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            self.size = len(self.data)
+        if self.time < 0:
+            self.time = self.arrival
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """A packet a stage discarded, with the model time and why."""
+
+    packet: Packet
+    reason: str
+    time: float

@@ -1,0 +1,188 @@
+"""The relay on real UDP sockets on 127.0.0.1.
+
+Bounds are generous: the machines are shared, so these check behaviour, and
+the benchmark reports timing figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from cloudarcade.netsim.profile import Profile, parse_profiles
+from cloudarcade.netsim.relay import Relay, open_relay
+
+HEADER = struct.Struct("!Id")
+
+
+def _profile(**fields: Any) -> Profile:
+    body = {"description": "test", "source": "test", **fields}
+    return parse_profiles({"t": body}, "<test>", None)["t"]
+
+
+def _udp() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.setblocking(False)
+    return s
+
+
+class Endpoint:
+    """A socket on the loop that records (receive time, seq, send time, source)."""
+
+    def __init__(self, echo: bool = False) -> None:
+        self.sock = _udp()
+        self.echo = echo
+        self.got: list[tuple[float, int, float, tuple[str, int]]] = []
+        self.addr: tuple[str, int] = self.sock.getsockname()
+        self._want = 0
+        self._enough = asyncio.Event()
+        asyncio.get_running_loop().add_reader(self.sock, self._read)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data, src = self.sock.recvfrom(65535)
+            except BlockingIOError:
+                return
+            now = time.perf_counter()
+            seq, sent = HEADER.unpack_from(data)
+            self.got.append((now, seq, sent, src))
+            if len(self.got) >= self._want:
+                self._enough.set()
+            if self.echo:
+                self.sock.sendto(data, src)
+
+    async def wait_for(self, n: int, limit: float = 3.0) -> None:
+        """Until ``n`` packets have arrived or ``limit`` seconds passed."""
+        self._want = n
+        if len(self.got) < n:
+            self._enough.clear()
+            try:
+                async with asyncio.timeout(limit):
+                    await self._enough.wait()
+            except TimeoutError:
+                pass
+
+    def close(self) -> None:
+        asyncio.get_running_loop().remove_reader(self.sock)
+        self.sock.close()
+
+
+async def _send(
+    sock: socket.socket, dest: tuple[str, int], n: int, gap: float, size: int = 200
+) -> None:
+    start = time.perf_counter()
+    for i in range(n):
+        # Paced against an absolute schedule so sleep lateness does not accumulate.
+        delay = start + i * gap - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sock.sendto(HEADER.pack(i, time.perf_counter()).ljust(size, b"\0"), dest)
+
+
+@pytest.mark.parametrize("timer", ["thread", "asyncio"])
+async def test_constant_10ms_in_order_with_stats(timer: str) -> None:
+    server = Endpoint(echo=True)
+    client = Endpoint()
+    relay = await open_relay(_profile(delay_ms=10), server.addr, timer=timer)
+    try:
+        await _send(client.sock, relay.address, 500, 0.001)
+        await client.wait_for(500)
+        up = np.array([(t - sent) * 1e3 for t, _, sent, _ in server.got])
+        rtt = np.array([(t - sent) * 1e3 for t, _, sent, _ in client.got])
+        assert len(up) == 500 and len(rtt) == 500
+        assert [s for _, s, _, _ in server.got] == list(range(500))
+        assert [s for _, s, _, _ in client.got] == list(range(500))
+        assert up.min() >= 10.0 and np.median(up) < 12.0 and up.max() < 40.0
+        assert rtt.min() >= 20.0 and np.median(rtt) < 23.0
+        # NAT-like: the server sees the relay's upstream port, not the client's.
+        assert {src for *_, src in server.got} != {client.addr}
+        st = relay.stats()
+        for d in (st.uplink, st.downlink):
+            assert d.packets_in == d.packets_out == 500
+            assert d.bytes_in == d.bytes_out == 500 * 200
+            assert d.drops == {}
+            assert 10.0 <= d.delay_p50_ms < 12.0
+    finally:
+        await relay.close()
+        server.close()
+        client.close()
+
+
+async def test_delivered_delay_distribution_matches_profile() -> None:
+    server = Endpoint()
+    client = Endpoint()
+    profile = _profile(delay_ms=20, jitter_ms=5, distribution="uniform", seed=3)
+    relay = await open_relay(profile, server.addr)
+    try:
+        # 12 ms apart > the 10 ms jitter range, so FIFO order never holds one back.
+        await _send(client.sock, relay.address, 300, 0.012)
+        await server.wait_for(300)
+        delays = np.array([(t - sent) for t, _, sent, _ in server.got])
+        model = profile.downlink.build(3, "x").stages[-1].model  # type: ignore[attr-defined]
+        ref = model.sample(5000, np.random.default_rng(1))
+        assert stats.ks_2samp(delays, ref).pvalue > 0.001
+        assert np.mean(delays) == pytest.approx(0.020, abs=0.0008)
+        assert np.percentile(delays, 99) == pytest.approx(0.0249, abs=0.0015)
+    finally:
+        await relay.close()
+        server.close()
+        client.close()
+
+
+async def test_loss_counts_event_log_and_two_clients(tmp_path: Path) -> None:
+    server = Endpoint(echo=True)
+    a, b = Endpoint(), Endpoint()
+    log = tmp_path / "run.log"
+    relay = Relay(_profile(loss=0.2, delay_ms=1), ("127.0.0.1", 0), server.addr, event_log=log)
+    addr = await relay.start()
+    try:
+        await asyncio.gather(_send(a.sock, addr, 300, 0.0005), _send(b.sock, addr, 300, 0.0005))
+        await asyncio.sleep(0.2)
+        st = relay.stats()
+        assert st.uplink.packets_in == 600
+        assert st.uplink.packets_out + st.uplink.drops["loss"] == 600
+        assert 60 < st.uplink.drops["loss"] < 180
+        assert len(server.got) == st.uplink.packets_out
+        assert len({src for *_, src in server.got}) == 2  # one upstream port per client
+        assert len(a.got) + len(b.got) == st.downlink.packets_out
+    finally:
+        await relay.close()
+        for e in (server, a, b):
+            e.close()
+    up = relay.event_log_paths["uplink"].read_text().splitlines()
+    kinds = [line.split()[1] for line in up if not line.startswith("#")]
+    assert kinds.count("+") == 600
+    assert kinds.count("d") == st.uplink.drops["loss"]
+    assert kinds.count("-") == st.uplink.packets_out
+    dep = next(line for line in up if " - " in line).split()
+    assert float(dep[3]) >= 1.0  # the delay column, ms
+    assert relay.event_log_paths["downlink"].exists()
+
+
+async def test_rate_limited_relay_paces_to_the_rate() -> None:
+    server = Endpoint()
+    client = Endpoint()
+    relay = await open_relay(_profile(rate_mbps=4, overhead_bytes=0), server.addr)
+    try:
+        # 200 packets of 1000 B at once: 0.4 s at 4 Mbps.
+        for i in range(200):
+            client.sock.sendto(HEADER.pack(i, 0.0).ljust(1000, b"\0"), relay.address)
+        await server.wait_for(200)
+        times = np.array([t for t, *_ in server.got])
+        rate = 199 * 8000 / (times[-1] - times[0])
+        assert rate == pytest.approx(4e6, rel=0.05)
+        assert relay.stats().uplink.queue_delay_p50_ms > 50
+    finally:
+        await relay.close()
+        server.close()
+        client.close()
