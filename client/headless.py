@@ -51,6 +51,8 @@ class ClientOptions:
     bitrate: str | int | None = None
     stack: str = "tuned"  # "tuned": our receive path; "stock": aiortc's own
     seed: int | None = None
+    join: str | None = None  # a session's share token: watch or play that session
+    role: str = "player"  # or "spectator"
     bind: str = "127.0.0.1"
     connect_timeout: float = 15.0
     # Scripted input: one key press every ``input_interval`` s, jittered by
@@ -63,6 +65,7 @@ class ClientOptions:
         fields = {
             "game": self.game, "resolution": self.resolution, "fps": self.fps,
             "codec": self.codec, "bitrate": self.bitrate, "stack": self.stack, "seed": self.seed,
+            "join": self.join, "role": self.role,
         }
         return {k: v for k, v in fields.items() if v is not None}
 
@@ -167,6 +170,9 @@ class HeadlessClient:
         self._unjoined: OrderedDict[int, FrameResult] = OrderedDict()
         self._probes_waiting_record: dict[int, list[ProbeResult]] = {}
         self.session_id: int | None = None
+        self.share: str | None = None
+        self.role: str | None = None
+        self.player: int | None = None
         self.latest_frame: av.VideoFrame | None = None
 
     async def connect(self) -> None:
@@ -201,6 +207,9 @@ class HeadlessClient:
         except aiohttp.ClientError as exc:
             raise ClientError(f"cannot reach {url}: {exc}") from None
         self.session_id = answer.get("session")
+        self.share = answer.get("share")
+        self.role = answer.get("role")
+        self.player = answer.get("player")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
         try:
             await asyncio.wait_for(self._connected.wait(), self.options.connect_timeout)

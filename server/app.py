@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from dataclasses import dataclass
@@ -10,8 +11,9 @@ from typing import Any
 from aiohttp import web
 from aiortc import RTCSessionDescription
 
+from cloudarcade.metrics import REGISTRY, add_metrics_route
 from cloudarcade.server.options import OptionError, SessionOptions
-from cloudarcade.server.session import OfferError, Session
+from cloudarcade.server.session import GameSession, OfferError
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +25,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     defaults: SessionOptions = SessionOptions()
     max_sessions: int = 8
+    # Serve /metrics on the public port too (False when it has its own port).
+    metrics_on_public_port: bool = True
 
 
 SESSIONS = web.AppKey("sessions", dict)
@@ -34,10 +38,15 @@ def _error(status: int, message: str, **headers: str) -> web.Response:
 
 
 async def offer(request: web.Request) -> web.Response:
-    """Answer a WebRTC offer: ``{"sdp", "type": "offer", game?, resolution?, fps?, codec?,
-    bitrate?, stack?, seed?}`` → ``{"sdp", "type": "answer", "session"}``."""
+    """Answer a WebRTC offer.
+
+    Body: ``{"sdp", "type": "offer", game?, resolution?, fps?, codec?, bitrate?, stack?,
+    seed?, join?, role?}``; ``join`` is a session's share token, ``role`` "player" or
+    "spectator". Answer: ``{"sdp", "type": "answer", "session", "share", "role",
+    "player"}``.
+    """
     config = request.app[CONFIG]
-    sessions: dict[int, Session] = request.app[SESSIONS]
+    sessions: dict[int, GameSession] = request.app[SESSIONS]
     if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
         return _error(413, f"offer body too large: at most {MAX_OFFER_BYTES} bytes")
     raw = await request.content.read(MAX_OFFER_BYTES + 1)
@@ -58,22 +67,48 @@ async def offer(request: web.Request) -> web.Response:
         options = config.defaults.updated(body)
     except OptionError as exc:
         return _error(400, str(exc))
-    if len(sessions) >= config.max_sessions:
-        return _error(503, f"server full: {config.max_sessions} sessions", **{"Retry-After": "5"})
-
-    session = Session(options, bind=config.host, on_closed=lambda s, reason: sessions.pop(s.id, None))
-    sessions[session.id] = session
+    role = body.get("role", "player")
+    if role not in ("player", "spectator"):
+        return _error(400, f"role: expected 'player' or 'spectator', got {role!r}")
+    join = body.get("join")
+    if join is not None:
+        session = _find_shared(sessions, join)
+        if session is None:
+            return _error(404, "join: no session has this share token (it may have ended)")
+    else:
+        if len(sessions) >= config.max_sessions:
+            return _error(503, f"server full: {config.max_sessions} sessions",
+                          **{"Retry-After": "5"})
+        session = GameSession(options, bind=config.host,
+                              on_closed=lambda s, reason: sessions.pop(s.id, None))
+        sessions[session.id] = session
     try:
-        answer = await session.accept(RTCSessionDescription(sdp=sdp, type="offer"))
+        viewer, answer = await session.add_viewer(RTCSessionDescription(sdp=sdp, type="offer"),
+                                                  role)
     except OfferError as exc:
-        await session.close("rejected")
         return _error(400, str(exc))
     except Exception:
         logger.exception("failed to answer an offer")
-        await session.close("failed")
         return _error(500, "internal error while answering the offer; see the server log")
-    logger.info("%r started for %s", session, request.remote)
-    return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
+    finally:
+        if not session.viewers:
+            await session.close("rejected")
+    logger.info("%r joined %r from %s", viewer, session, request.remote)
+    return web.json_response({
+        "sdp": answer.sdp, "type": answer.type, "session": session.id, "share": session.share,
+        "role": viewer.role, "player": viewer.player,
+    })
+
+
+def _find_shared(sessions: dict[int, GameSession], token: object) -> GameSession | None:
+    if not isinstance(token, str):
+        return None
+    for session in sessions.values():
+        # Constant-time: a share token is a capability.
+        if hmac.compare_digest(session.share.encode(), token.encode()):
+            return session
+    return None
+
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -81,7 +116,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def _close_sessions(app: web.Application) -> None:
-    sessions: dict[int, Session] = app[SESSIONS]
+    sessions: dict[int, GameSession] = app[SESSIONS]
     tasks = [session.close("shutdown") for session in list(sessions.values())]
     for task in tasks:
         await task
@@ -95,5 +130,7 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     app[SESSIONS] = {}
     app.router.add_post("/offer", offer)
     app.router.add_get("/healthz", healthz)
+    if app[CONFIG].metrics_on_public_port:
+        add_metrics_route(app, REGISTRY)
     app.on_shutdown.append(_close_sessions)
     return app

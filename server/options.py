@@ -35,6 +35,7 @@ class SessionOptions:
     bitrate: int = 8_000_000
     stack: str = "tuned"
     seed: int = 0
+    profile: str = "ideal"  # the netsim profile on the media path (a metrics label)
 
     @property
     def resolution(self) -> str:

@@ -147,6 +147,10 @@ class Pipeline:
     def request_keyframe(self) -> None:
         self._keyframe_requested.set()
 
+    @property
+    def started(self) -> bool:
+        return bool(self._threads)
+
     def start(self) -> None:
         self._threads = [threading.Thread(target=self._render_loop, name="render", daemon=True)]
         if self.encoder is not None:

@@ -1,60 +1,40 @@
-"""One streaming session: a peer connection, its game, its pipeline and its channels."""
+"""A game session: one game, one pipeline, one encoder, any number of viewers.
+
+The session encodes once; every viewer's sender gets the same packets. Player
+viewers' inputs reach the game (player 0, 1, ...); spectators only watch. The
+session ends when its last viewer leaves.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import logging
-import re
+import secrets
 import time
 from collections.abc import Callable
-from typing import Any
 
-from aiortc import RTCDataChannel, RTCRtpSender, RTCSessionDescription
-from aiortc.rtcrtpparameters import RTCRtpCodecCapability
-from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RTCP_RTPFB_NACK, RtcpPsfbPacket, RtcpRtpfbPacket
+from aiortc import RTCSessionDescription
 
 from cloudarcade import protocol
 from cloudarcade.encoder import EncodedFrame, create_encoder, rtp_codec_for
-from cloudarcade.ice import create_peer_connection
+from cloudarcade.metrics import METRICS, Metrics, SessionMetrics
 from cloudarcade.server.games import create_game
 from cloudarcade.server.options import SessionOptions
 from cloudarcade.server.pipeline import Pipeline, RawFrame
-from cloudarcade.server.timing import FRAMES_CHANNEL, FrameTiming
-from cloudarcade.server.tracks import PacketTrack, StockTrack
+from cloudarcade.server.timing import FrameTiming
+from cloudarcade.server.viewer import OfferError, Viewer
+from cloudarcade.stages import stage_durations
 
 logger = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
 
-
-class OfferError(ValueError):
-    """The offer cannot be answered; the message says why and what was expected."""
+__all__ = ["GameSession", "OfferError"]
 
 
-def offered_video_codecs(sdp: str) -> set[str]:
-    """Upper-case codec names offered in the SDP's video sections."""
-    names: set[str] = set()
-    in_video = False
-    for line in sdp.splitlines():
-        if line.startswith("m="):
-            in_video = line.startswith("m=video")
-        elif in_video:
-            match = re.match(r"a=rtpmap:\d+ ([\w.-]+)/", line)
-            if match:
-                names.add(match[1].upper())
-    return names
-
-
-def _codec_preferences(rtp_codec: str) -> list[RTCRtpCodecCapability]:
-    capabilities = RTCRtpSender.getCapabilities("video").codecs
-    chosen = [c for c in capabilities if c.mimeType.lower() == f"video/{rtp_codec.lower()}"]
-    rtx = [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
-    return chosen + rtx
-
-
-class Session:
-    """Serves one client: answers its offer, runs its game, streams its video.
+class GameSession:
+    """Runs one game for its viewers.
 
     ``on_closed`` is called once, with the reason, when the session ends.
     """
@@ -64,131 +44,126 @@ class Session:
         options: SessionOptions,
         *,
         bind: str = "127.0.0.1",
-        on_closed: Callable[[Session, str], None] | None = None,
+        metrics: Metrics = METRICS,
+        on_closed: Callable[[GameSession, str], None] | None = None,
     ) -> None:
         self.id = next(_ids)
+        self.share = secrets.token_urlsafe(12)
         self.options = options
+        self.bind = bind
         self.created = time.monotonic()
         self._loop = asyncio.get_running_loop()
         self._on_closed = on_closed
         self._closing: asyncio.Task[None] | None = None
-        self.pc = create_peer_connection(bind)
+        self.rtp_codec = rtp_codec_for(options.codec)
         self.game = create_game(options.game, width=options.width, height=options.height,
                                 seed=options.seed)
-        self._frames_channel: RTCDataChannel | None = None
+        self.metrics = SessionMetrics(metrics, game=options.game, codec=options.codec,
+                                      profile=options.profile)
+        self.viewers: dict[int, Viewer] = {}
         self._rejected_logged: set[str] = set()
-        self.counters: dict[str, int] = {
-            "inputs": 0, "inputs_rejected": 0, "frames_sent": 0, "keyframe_requests": 0,
-            "nacks": 0, "backlog_flushes": 0,
-        }
-        self.track: PacketTrack | StockTrack
+        self._keyframe_reason = "start"
+        self._encoded_bytes = 0
+        self._bitrate_since = time.monotonic()
         if options.stack == "stock":
-            self.track = StockTrack(on_sent=self._frame_sent)
             self.pipeline = Pipeline(self.game, options.width, options.height, options.fps,
-                                     encoder=None, on_raw=self._raw_from_thread)
+                                     encoder=None, on_raw=self._raw_from_thread,
+                                     on_drop=self.metrics.frame_dropped,
+                                     on_rendered=self._rendered_in_thread)
         else:
-            self.track = PacketTrack(on_sent=self._frame_sent, on_overflow=self._backlog_overflow)
             encoder = create_encoder(options.codec, options.encoder_config())
             self.pipeline = Pipeline(self.game, options.width, options.height, options.fps,
-                                     encoder=encoder, on_encoded=self._encoded_from_thread)
-        self.pc.on("datachannel", self._on_datachannel)
-        self.pc.on("connectionstatechange", self._on_connection_state)
+                                     encoder=encoder, on_encoded=self._encoded_from_thread,
+                                     on_drop=self.metrics.frame_dropped,
+                                     on_rendered=self._rendered_in_thread)
 
     def __repr__(self) -> str:
-        return f"Session({self.id}, {self.options.game}, {self.options.resolution})"
+        return f"GameSession({self.id}, {self.options.game}, {self.options.resolution})"
 
-    async def accept(self, offer: RTCSessionDescription) -> RTCSessionDescription:
-        """Answer ``offer``; raises OfferError when it can't be served."""
-        rtp_codec = rtp_codec_for(self.options.codec)
-        offered = offered_video_codecs(offer.sdp)
-        if not offered:
-            raise OfferError("offer has no video section; expected a recvonly video transceiver")
-        if rtp_codec not in offered:
-            raise OfferError(
-                f"offer has no {rtp_codec} video codec (offered: {', '.join(sorted(offered))}); "
-                f"choose a codec the client supports"
-            )
-        # The transceiver exists before the offer is applied, so that the offer's
-        # video section binds to it and codecs are negotiated with our
-        # preference (aiortc fixes the codec list in setRemoteDescription).
-        transceiver = self.pc.addTransceiver(self.track, direction="sendonly")
-        transceiver.setCodecPreferences(_codec_preferences(rtp_codec))
-        self._hook_rtcp(transceiver.sender)
+    def free_player_slot(self) -> int | None:
+        taken = {v.player for v in self.viewers.values() if v.player is not None}
+        for slot in range(self.game.max_players):
+            if slot not in taken:
+                return slot
+        return None
+
+    async def add_viewer(self, offer: RTCSessionDescription, role: str) -> tuple[Viewer, RTCSessionDescription]:
+        """Answer a viewer's offer; a player gets the next free slot, else it spectates."""
+        player = self.free_player_slot() if role == "player" else None
+        viewer = Viewer(self, player=player, bind=self.bind, on_closed=self._viewer_closed)
+        self.viewers[viewer.id] = viewer
         try:
-            await self.pc.setRemoteDescription(offer)
-        except Exception as exc:  # aiortc raises ValueError, OperationError, ...
-            raise OfferError(f"offer SDP rejected: {exc}") from None
-        answer = await self.pc.createAnswer()
-        await self.pc.setLocalDescription(answer)
-        local = self.pc.localDescription
-        return RTCSessionDescription(sdp=local.sdp, type=local.type)
+            answer = await viewer.accept(offer, self.rtp_codec)
+        except BaseException:
+            await viewer.close("rejected")
+            raise
+        return viewer, answer
 
-    def _hook_rtcp(self, sender: RTCRtpSender) -> None:
-        # aiortc's sender turns PLI/FIR into a flag that only its own encoder
-        # reads; with pre-encoded packets we must see them ourselves.
-        original = sender._handle_rtcp_packet
+    def viewer_connected(self, viewer: Viewer) -> None:
+        if not self.pipeline.started:
+            self.pipeline.start()
+        else:
+            # A new viewer can only start decoding at a keyframe.
+            self.request_keyframe("start")
 
-        async def handle(packet: Any) -> None:
-            if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
-                self.counters["keyframe_requests"] += 1
-                self.pipeline.request_keyframe()
-            elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-                self.counters["nacks"] += len(packet.lost)
-            await original(packet)
+    def _viewer_closed(self, viewer: Viewer, reason: str) -> None:
+        self.viewers.pop(viewer.id, None)
+        if not self.viewers:
+            self.close(reason)
 
-        sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
-
-    # Pipeline callbacks arrive on worker threads.
-    def _encoded_from_thread(self, encoded: EncodedFrame, timing: FrameTiming) -> None:
-        assert isinstance(self.track, PacketTrack)
-        self._loop.call_soon_threadsafe(self.track.put, encoded, timing)
-
-    def _raw_from_thread(self, raw: RawFrame) -> None:
-        assert isinstance(self.track, StockTrack)
-        self._loop.call_soon_threadsafe(self.track.put, raw)
-
-    def _backlog_overflow(self, dropped: int) -> None:
-        self.counters["backlog_flushes"] += 1
-        logger.warning("%r: sender backlog of %d frames flushed; forcing a keyframe", self, dropped)
+    def request_keyframe(self, reason: str) -> None:
+        self._keyframe_reason = reason
         self.pipeline.request_keyframe()
 
-    def _frame_sent(self, timing: FrameTiming) -> None:
-        self.counters["frames_sent"] += 1
-        channel = self._frames_channel
-        if channel is not None and channel.readyState == "open":
-            channel.send(timing.to_json())
+    # Inputs (event loop thread).
+    def input_received(self, event: protocol.InputEvent, player: int, received: float) -> None:
+        self.metrics.input_received()
+        self.pipeline.push_input(event, player, received)
 
-    def _on_datachannel(self, channel: RTCDataChannel) -> None:
-        if channel.label == FRAMES_CHANNEL:
-            self._frames_channel = channel
-        elif channel.label in (protocol.CHANNEL_EVENTS, protocol.CHANNEL_STATE):
-            channel.on("message", self._on_input_message)
-        else:
-            logger.info("%r: ignoring unknown data channel %r", self, channel.label)
+    def input_rejected(self, error: protocol.ProtocolError) -> None:
+        self.metrics.input_rejected(error.reason)
+        if error.reason not in self._rejected_logged:
+            # Once per reason per session: a bad client must not flood the log.
+            self._rejected_logged.add(error.reason)
+            logger.warning("%r: input rejected (%s): %s", self, error.reason, error)
 
-    def _on_input_message(self, data: str | bytes) -> None:
-        received = time.monotonic()
-        try:
-            message = protocol.parse(data)
-        except protocol.ProtocolError as exc:
-            self.counters["inputs_rejected"] += 1
-            if exc.reason not in self._rejected_logged:
-                # Once per reason per session: a bad client must not flood the log.
-                self._rejected_logged.add(exc.reason)
-                logger.warning("%r: input rejected (%s): %s", self, exc.reason, exc)
-            return
-        if isinstance(message, protocol.StatsReport):
-            return
-        self.counters["inputs"] += 1
-        self.pipeline.push_input(message, 0, received)
+    # Pipeline callbacks arrive on worker threads.
+    def _rendered_in_thread(self, timing: FrameTiming) -> None:
+        self.metrics.frame_rendered(timing.render_end - timing.sim_end,
+                                    timing.convert_end - timing.render_end)
+        if timing.input_recv is not None:
+            self.metrics.input_applied(timing.tick_start - timing.input_recv)
 
-    async def _on_connection_state(self) -> None:
-        state = self.pc.connectionState
-        logger.info("%r: connection %s", self, state)
-        if state == "connected":
-            self.pipeline.start()
-        elif state in ("failed", "closed"):
-            self.close("failed" if state == "failed" else "closed")
+    def _encoded_from_thread(self, encoded: EncodedFrame, timing: FrameTiming) -> None:
+        reason = None
+        if encoded.keyframe:
+            reason, self._keyframe_reason = self._keyframe_reason, "interval"
+        self.metrics.frame_encoded(encoded.encode_time, encoded.size, reason)
+        self._loop.call_soon_threadsafe(self._fan_out_encoded, encoded, timing)
+
+    def _fan_out_encoded(self, encoded: EncodedFrame, timing: FrameTiming) -> None:
+        self._encoded_bytes += encoded.size
+        now = time.monotonic()
+        if now - self._bitrate_since >= 1.0:
+            actual = self._encoded_bytes * 8 / (now - self._bitrate_since)
+            self.metrics.bitrate(self.options.bitrate, actual)
+            self._encoded_bytes, self._bitrate_since = 0, now
+        viewers = list(self.viewers.values())
+        for i, viewer in enumerate(viewers):
+            # Each viewer stamps its own send times on its own copy.
+            viewer.put_encoded(encoded, timing if i == 0 else timing.copy())
+
+    def _raw_from_thread(self, raw: RawFrame) -> None:
+        self._loop.call_soon_threadsafe(self._fan_out_raw, raw)
+
+    def _fan_out_raw(self, raw: RawFrame) -> None:
+        for viewer in list(self.viewers.values()):
+            viewer.put_raw(raw)
+
+    def frame_sent(self, timing: FrameTiming) -> None:
+        """A viewer's sender finished sending a frame."""
+        self.metrics.frame_sent()
+        self.metrics.stages(stage_durations(timing.stamps()))
 
     def close(self, reason: str) -> asyncio.Task[None]:
         """Start closing (idempotent); await the returned task to wait for it."""
@@ -199,11 +174,15 @@ class Session:
     async def _close(self, reason: str) -> None:
         logger.info("%r: closing (%s)", self, reason)
         try:
+            for viewer in list(self.viewers.values()):
+                await viewer.close(reason)
             await asyncio.to_thread(self.pipeline.stop)
-            self.track.stop()
-            await self.pc.close()
         except Exception:
             logger.exception("%r: error while closing", self)
         finally:
+            self.metrics.close(reason if reason in _END_REASONS else "closed")
             if self._on_closed is not None:
                 self._on_closed(self, reason)
+
+
+_END_REASONS = ("closed", "failed", "timeout", "shutdown", "rejected")

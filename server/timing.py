@@ -8,7 +8,7 @@ names are the timestamps of :mod:`cloudarcade.stages`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 FRAMES_CHANNEL = "frames"
 
@@ -35,6 +35,9 @@ class FrameTiming:
     last_packet_sent: float | None = None
     bytes: int = 0
     keyframe: bool = False
+
+    def copy(self) -> FrameTiming:
+        return replace(self)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

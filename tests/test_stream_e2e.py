@@ -97,6 +97,46 @@ async def test_stream_frames_inputs_and_clean_close(server: RunningServer, stack
     ), leftover
 
 
+async def test_spectator_shares_the_session_encoded_once(server: RunningServer) -> None:
+    player = HeadlessClient(ClientOptions(url=server.url, game="pong"))
+    await player.connect()
+    assert player.role == "player" and player.player == 0 and player.share
+    spectator = HeadlessClient(
+        ClientOptions(url=server.url, join=player.share, role="spectator")
+    )
+    await spectator.connect()
+    assert spectator.role == "spectator" and spectator.player is None
+    assert spectator.session_id == player.session_id
+    sessions = server.app[SESSIONS]
+    assert len(sessions) == 1
+    session = next(iter(sessions.values()))
+    assert len(session.viewers) == 2
+    await spectator.wait_for_frames(10, timeout=15)
+    await player.wait_for_frames(10, timeout=15)
+    # One encoder: the session encoded about as many frames as it rendered,
+    # not one per viewer.
+    stats = session.pipeline.stats
+    assert stats["encoded"] <= stats["rendered"] + 1
+    # The spectator's frame ids come from the same stream as the player's.
+    assert set(spectator.summary.frame_ids) & set(player.summary.frame_ids)
+    # A second player takes pong's other paddle.
+    second = HeadlessClient(ClientOptions(url=server.url, join=player.share))
+    await second.connect()
+    assert second.role == "player" and second.player == 1
+    await second.close()
+    await spectator.close()
+    assert await _settle(lambda: len(session.viewers) == 1)
+    await player.close()
+    assert await _settle(lambda: len(sessions) == 0)
+
+
+async def test_unknown_share_token_is_404(server: RunningServer) -> None:
+    client = HeadlessClient(ClientOptions(url=server.url, join="nope"))
+    with pytest.raises(ClientError, match="404.*share token"):
+        await client.connect()
+    await client.close()
+
+
 async def test_unknown_game_is_refused_with_known_names(server: RunningServer) -> None:
     client = HeadlessClient(ClientOptions(url=server.url, game="tetris"))
     with pytest.raises(ClientError, match="known games: probe, pong, swarm"):

@@ -1,0 +1,248 @@
+"""One viewer of a session: its peer connection, video track and data channels.
+
+A session encodes once; each viewer's RTP sender packetizes the same encoded
+packets. A viewer is a player (its inputs reach the game as player N) or a
+spectator (watches only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aiortc import RTCDataChannel, RTCRtpSender, RTCSessionDescription
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RTCP_RTPFB_NACK, RtcpPsfbPacket, RtcpRtpfbPacket
+
+from cloudarcade import protocol
+from cloudarcade.encoder import EncodedFrame
+from cloudarcade.ice import create_peer_connection
+from cloudarcade.server.pipeline import RawFrame
+from cloudarcade.server.timing import FRAMES_CHANNEL, FrameTiming
+from cloudarcade.server.tracks import PacketTrack, StockTrack
+
+if TYPE_CHECKING:
+    from cloudarcade.server.session import GameSession
+
+logger = logging.getLogger(__name__)
+
+_ids = itertools.count(1)
+
+# How often a viewer's RTP/RTCP figures are read into the metrics.
+STATS_INTERVAL = 2.0
+
+
+class OfferError(ValueError):
+    """The offer cannot be answered; the message says why and what was expected."""
+
+
+def offered_video_codecs(sdp: str) -> set[str]:
+    """Upper-case codec names offered in the SDP's video sections."""
+    names: set[str] = set()
+    in_video = False
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            in_video = line.startswith("m=video")
+        elif in_video:
+            match = re.match(r"a=rtpmap:\d+ ([\w.-]+)/", line)
+            if match:
+                names.add(match[1].upper())
+    return names
+
+
+def _codec_preferences(rtp_codec: str) -> list[RTCRtpCodecCapability]:
+    capabilities = RTCRtpSender.getCapabilities("video").codecs
+    chosen = [c for c in capabilities if c.mimeType.lower() == f"video/{rtp_codec.lower()}"]
+    rtx = [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
+    return chosen + rtx
+
+
+class Viewer:
+    """A peer connection watching (and maybe playing) a :class:`GameSession`."""
+
+    def __init__(
+        self,
+        session: GameSession,
+        *,
+        player: int | None,
+        bind: str,
+        on_closed: Callable[[Viewer, str], None],
+    ) -> None:
+        self.id = next(_ids)
+        self.session = session
+        self.player = player  # None: spectator
+        self._on_closed = on_closed
+        self._closing: asyncio.Task[None] | None = None
+        self._stats_task: asyncio.Task[None] | None = None
+        self.pc = create_peer_connection(bind)
+        self._frames_channel: RTCDataChannel | None = None
+        self._sender: RTCRtpSender | None = None
+        self._last_rtp = (0, 0)
+        self._client_freezes = 0
+        self.track: PacketTrack | StockTrack
+        if session.options.stack == "stock":
+            self.track = StockTrack(on_sent=self._frame_sent)
+        else:
+            self.track = PacketTrack(on_sent=self._frame_sent, on_overflow=self._backlog_overflow)
+        self.pc.on("datachannel", self._on_datachannel)
+        self.pc.on("connectionstatechange", self._on_connection_state)
+
+    @property
+    def role(self) -> str:
+        return "spectator" if self.player is None else "player"
+
+    def __repr__(self) -> str:
+        return f"Viewer({self.id} of session {self.session.id}, {self.role})"
+
+    async def accept(self, offer: RTCSessionDescription, rtp_codec: str) -> RTCSessionDescription:
+        """Answer ``offer``; raises OfferError when it can't be served."""
+        offered = offered_video_codecs(offer.sdp)
+        if not offered:
+            raise OfferError("offer has no video section; expected a recvonly video transceiver")
+        if rtp_codec not in offered:
+            raise OfferError(
+                f"offer has no {rtp_codec} video codec (offered: {', '.join(sorted(offered))}); "
+                f"choose a codec the client supports"
+            )
+        # The transceiver exists before the offer is applied, so that the offer's
+        # video section binds to it and codecs are negotiated with our
+        # preference (aiortc fixes the codec list in setRemoteDescription).
+        transceiver = self.pc.addTransceiver(self.track, direction="sendonly")
+        transceiver.setCodecPreferences(_codec_preferences(rtp_codec))
+        self._sender = transceiver.sender
+        self._hook_rtcp(transceiver.sender)
+        try:
+            await self.pc.setRemoteDescription(offer)
+        except Exception as exc:  # aiortc raises ValueError, OperationError, ...
+            raise OfferError(f"offer SDP rejected: {exc}") from None
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)
+        local = self.pc.localDescription
+        return RTCSessionDescription(sdp=local.sdp, type=local.type)
+
+    def _hook_rtcp(self, sender: RTCRtpSender) -> None:
+        # aiortc's sender turns PLI/FIR into a flag that only its own encoder
+        # reads; with pre-encoded packets we must see them ourselves.
+        original = sender._handle_rtcp_packet
+        metrics = self.session.metrics
+
+        async def handle(packet: Any) -> None:
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+                metrics.pli()
+                self.session.request_keyframe("pli" if packet.fmt == RTCP_PSFB_PLI else "fir")
+            elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+                metrics.nack(len(packet.lost))
+            await original(packet)
+
+        sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+    # Media from the session (event loop thread).
+    def put_encoded(self, encoded: EncodedFrame, timing: FrameTiming) -> None:
+        if isinstance(self.track, PacketTrack):
+            self.track.put(encoded, timing)
+
+    def put_raw(self, raw: RawFrame) -> None:
+        if isinstance(self.track, StockTrack):
+            self.track.put(raw)
+
+    def _backlog_overflow(self, dropped: int) -> None:
+        for _ in range(dropped):
+            self.session.metrics.frame_dropped("send")
+        logger.warning("%r: sender backlog of %d frames flushed; forcing a keyframe", self, dropped)
+        self.session.request_keyframe("pli")
+
+    def _frame_sent(self, timing: FrameTiming) -> None:
+        self.session.frame_sent(timing)
+        channel = self._frames_channel
+        if channel is not None and channel.readyState == "open":
+            channel.send(timing.to_json())
+
+    # Inputs and reports.
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        if channel.label == FRAMES_CHANNEL:
+            self._frames_channel = channel
+        elif channel.label in (protocol.CHANNEL_EVENTS, protocol.CHANNEL_STATE):
+            channel.on("message", self._on_message)
+        else:
+            logger.info("%r: ignoring unknown data channel %r", self, channel.label)
+
+    def _on_message(self, data: str | bytes) -> None:
+        received = time.monotonic()
+        try:
+            message = protocol.parse(data)
+        except protocol.ProtocolError as exc:
+            self.session.input_rejected(exc)
+            return
+        if isinstance(message, protocol.StatsReport):
+            self._client_report(message)
+        elif self.player is not None:
+            self.session.input_received(message, self.player, received)
+
+    def _client_report(self, report: protocol.StatsReport) -> None:
+        new_freezes = 0
+        if report.freezes is not None:
+            new_freezes = max(report.freezes - self._client_freezes, 0)
+            self._client_freezes = report.freezes
+        self.session.metrics.client_report(
+            decode_s=() if report.decode_ms is None else (report.decode_ms / 1000,),
+            jitter_buffer_delay_s=(
+                () if report.jitter_buffer_ms is None else (report.jitter_buffer_ms / 1000,)
+            ),
+            input_to_photon_s=(
+                () if report.input_to_photon_ms is None else (report.input_to_photon_ms / 1000,)
+            ),
+            freezes=new_freezes,
+            fps=report.fps,
+        )
+
+    async def _poll_stats(self) -> None:
+        """Read RTP counters and RTCP RTT/loss into the metrics every few seconds."""
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(STATS_INTERVAL)
+                if self._sender is None:
+                    continue
+                report = await self._sender.getStats()
+                for stats in report.values():
+                    if stats.type == "outbound-rtp":
+                        packets, nbytes = stats.packetsSent, stats.bytesSent
+                        last_packets, last_bytes = self._last_rtp
+                        self.session.metrics.rtp_sent(packets - last_packets, nbytes - last_bytes)
+                        self._last_rtp = (packets, nbytes)
+                    elif stats.type == "remote-inbound-rtp":
+                        loss = stats.fractionLost / 256 if stats.fractionLost is not None else None
+                        self.session.metrics.rtcp(stats.roundTripTime, loss)
+
+    async def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        logger.info("%r: connection %s", self, state)
+        if state == "connected":
+            self._stats_task = asyncio.ensure_future(self._poll_stats())
+            self.session.viewer_connected(self)
+        elif state in ("failed", "closed"):
+            self.close("failed" if state == "failed" else "closed")
+
+    def close(self, reason: str) -> asyncio.Task[None]:
+        """Start closing (idempotent); await the returned task to wait for it."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close(reason))
+        return self._closing
+
+    async def _close(self, reason: str) -> None:
+        logger.info("%r: closing (%s)", self, reason)
+        try:
+            if self._stats_task is not None:
+                self._stats_task.cancel()
+                await self._stats_task
+            self.track.stop()
+            await self.pc.close()
+        except Exception:
+            logger.exception("%r: error while closing", self)
+        finally:
+            self._on_closed(self, reason)
