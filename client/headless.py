@@ -51,6 +51,7 @@ class ClientOptions:
     bitrate: str | int | None = None
     stack: str = "tuned"  # "tuned": our receive path; "stock": aiortc's own
     seed: int | None = None
+    profile: str | None = None  # ask the server for a netsim profile on the media path
     join: str | None = None  # a session's share token: watch or play that session
     role: str = "player"  # or "spectator"
     bind: str = "127.0.0.1"
@@ -65,7 +66,7 @@ class ClientOptions:
         fields = {
             "game": self.game, "resolution": self.resolution, "fps": self.fps,
             "codec": self.codec, "bitrate": self.bitrate, "stack": self.stack, "seed": self.seed,
-            "join": self.join, "role": self.role,
+            "profile": self.profile, "join": self.join, "role": self.role,
         }
         return {k: v for k, v in fields.items() if v is not None}
 

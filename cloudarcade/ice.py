@@ -33,7 +33,7 @@ def restrict_host_candidates(address: str) -> None:
     def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return [address]
 
-    aioice.ice.get_host_addresses = host_addresses  # type: ignore[assignment]
+    aioice.ice.get_host_addresses = host_addresses
 
 
 def create_peer_connection(bind_address: str = "127.0.0.1") -> RTCPeerConnection:

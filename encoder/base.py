@@ -47,7 +47,7 @@ class EncoderConfig:
 class EncodedFrame:
     """One encoded picture and what it cost."""
 
-    packet: av.Packet
+    packet: av.Packet  # type: ignore[type-arg]
     keyframe: bool
     size: int  # bytes
     encode_start: float  # time.monotonic()

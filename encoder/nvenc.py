@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fractions
+
 import av
 
 from .base import VIDEO_TIME_BASE, Encoder
@@ -24,7 +26,7 @@ class NvencEncoder(Encoder):
         ctx.height = c.height
         ctx.pix_fmt = "yuv420p"
         ctx.time_base = VIDEO_TIME_BASE
-        ctx.framerate = c.fps
+        ctx.framerate = fractions.Fraction(c.fps, 1)
         ctx.bit_rate = c.bitrate
         ctx.gop_size = 10 * c.fps
         ctx.max_b_frames = 0

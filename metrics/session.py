@@ -248,13 +248,13 @@ class NetsimMetrics:
         }
         self._queue_s = {d: m.netsim_queue_delay_seconds.labels(profile, d) for d in DIRECTIONS}
 
-    def packet(self, direction: str) -> None:
-        """A packet entered the ``direction`` ("uplink" or "downlink") link."""
-        _pick(self._packets, direction, "direction").inc()
+    def packet(self, direction: str, count: int = 1) -> None:
+        """``count`` packets entered the ``direction`` ("uplink" or "downlink") link."""
+        _pick(self._packets, direction, "direction").inc(count)
 
-    def dropped(self, direction: str, reason: str) -> None:
-        """A packet dropped: reason "loss", "queue" or "outage"."""
-        _pick(_pick(self._drops, direction, "direction"), reason, "netsim drop reason").inc()
+    def dropped(self, direction: str, reason: str, count: int = 1) -> None:
+        """``count`` packets dropped: reason "loss", "queue" or "outage"."""
+        _pick(_pick(self._drops, direction, "direction"), reason, "netsim drop reason").inc(count)
 
     def queued(self, direction: str, seconds: float) -> None:
         """A packet left the queue after waiting ``seconds``."""

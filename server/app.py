@@ -5,13 +5,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
 from aiortc import RTCSessionDescription
 
 from cloudarcade.metrics import REGISTRY, add_metrics_route
+from cloudarcade.netsim import Profile, load_profiles
 from cloudarcade.server.options import OptionError, SessionOptions
 from cloudarcade.server.session import GameSession, OfferError
 
@@ -25,6 +26,9 @@ class ServerConfig:
     host: str = "127.0.0.1"
     defaults: SessionOptions = SessionOptions()
     max_sessions: int = 8
+    # Network profiles a session may ask for by name (the shipped ones, plus
+    # any loaded from a user file on the command line).
+    profiles: dict[str, Profile] = field(default_factory=load_profiles)
     # Serve /metrics on the public port too (False when it has its own port).
     metrics_on_public_port: bool = True
 
@@ -67,6 +71,12 @@ async def offer(request: web.Request) -> web.Response:
         options = config.defaults.updated(body)
     except OptionError as exc:
         return _error(400, str(exc))
+    profile_name = body.get("profile", options.profile)
+    if profile_name is not None:
+        if not isinstance(profile_name, str) or profile_name not in config.profiles:
+            return _error(400, f"unknown profile {profile_name!r}; known profiles: "
+                               f"{', '.join(config.profiles)}")
+        options = replace(options, profile=profile_name)
     role = body.get("role", "player")
     if role not in ("player", "spectator"):
         return _error(400, f"role: expected 'player' or 'spectator', got {role!r}")
@@ -79,8 +89,9 @@ async def offer(request: web.Request) -> web.Response:
         if len(sessions) >= config.max_sessions:
             return _error(503, f"server full: {config.max_sessions} sessions",
                           **{"Retry-After": "5"})
-        session = GameSession(options, bind=config.host,
-                              on_closed=lambda s, reason: sessions.pop(s.id, None))
+        profile = config.profiles[options.profile] if options.profile is not None else None
+        session = GameSession(options, bind=config.host, profile=profile,
+                              on_closed=lambda s, reason: _forget(sessions, s))
         sessions[session.id] = session
     try:
         viewer, answer = await session.add_viewer(RTCSessionDescription(sdp=sdp, type="offer"),
@@ -98,6 +109,10 @@ async def offer(request: web.Request) -> web.Response:
         "sdp": answer.sdp, "type": answer.type, "session": session.id, "share": session.share,
         "role": viewer.role, "player": viewer.player,
     })
+
+
+def _forget(sessions: dict[int, GameSession], session: GameSession) -> None:
+    sessions.pop(session.id, None)
 
 
 def _find_shared(sessions: dict[int, GameSession], token: object) -> GameSession | None:

@@ -35,7 +35,12 @@ class SessionOptions:
     bitrate: int = 8_000_000
     stack: str = "tuned"
     seed: int = 0
-    profile: str = "ideal"  # the netsim profile on the media path (a metrics label)
+    # The netsim profile on the media path; None: no relay at all.
+    profile: str | None = None
+
+    @property
+    def profile_label(self) -> str:
+        return self.profile or "none"
 
     @property
     def resolution(self) -> str:
@@ -88,6 +93,7 @@ def parse_int(field: str, value: object, low: int, high: int) -> int:
         raise OptionError(f"{field}: expected an integer {low}..{high}, got {value!r}")
     try:
         number = int(value)  # type: ignore[call-overload]
+        assert isinstance(number, int)
     except (TypeError, ValueError):
         raise OptionError(f"{field}: expected an integer {low}..{high}, got {value!r}") from None
     if isinstance(value, float) and value != number:

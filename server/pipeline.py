@@ -93,7 +93,7 @@ class SurfaceConverter:
             plane.update(buffer.raw)
         else:
             src = np.frombuffer(buffer.raw, np.uint8).reshape(self.height, surface.get_pitch())
-            dst = np.frombuffer(plane, np.uint8).reshape(self.height, plane.line_size)
+            dst = np.frombuffer(memoryview(plane), np.uint8).reshape(self.height, plane.line_size)
             dst[:, : self.width * 4] = src[:, : self.width * 4]
         return self._reformatter.reformat(frame, format="yuv420p")
 
@@ -241,7 +241,7 @@ class Pipeline:
                     continue
                 raw.timing.encode_start = encoded.encode_start
                 raw.timing.encode_end = encoded.encode_end
-                raw.timing.bytes = encoded.size
+                raw.timing.size_bytes = encoded.size
                 raw.timing.keyframe = encoded.keyframe
                 self.stats["encoded"] += 1
                 self._on_encoded(encoded, raw.timing)

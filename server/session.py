@@ -18,7 +18,8 @@ from aiortc import RTCSessionDescription
 
 from cloudarcade import protocol
 from cloudarcade.encoder import EncodedFrame, create_encoder, rtp_codec_for
-from cloudarcade.metrics import METRICS, Metrics, SessionMetrics
+from cloudarcade.metrics import METRICS, Metrics, NetsimMetrics, SessionMetrics
+from cloudarcade.netsim import Profile
 from cloudarcade.server.games import create_game
 from cloudarcade.server.options import SessionOptions
 from cloudarcade.server.pipeline import Pipeline, RawFrame
@@ -44,6 +45,7 @@ class GameSession:
         options: SessionOptions,
         *,
         bind: str = "127.0.0.1",
+        profile: Profile | None = None,
         metrics: Metrics = METRICS,
         on_closed: Callable[[GameSession, str], None] | None = None,
     ) -> None:
@@ -51,6 +53,7 @@ class GameSession:
         self.share = secrets.token_urlsafe(12)
         self.options = options
         self.bind = bind
+        self.profile = profile
         self.created = time.monotonic()
         self._loop = asyncio.get_running_loop()
         self._on_closed = on_closed
@@ -59,7 +62,10 @@ class GameSession:
         self.game = create_game(options.game, width=options.width, height=options.height,
                                 seed=options.seed)
         self.metrics = SessionMetrics(metrics, game=options.game, codec=options.codec,
-                                      profile=options.profile)
+                                      profile=options.profile_label)
+        self.netsim_metrics = (
+            NetsimMetrics(metrics, profile=options.profile_label) if profile is not None else None
+        )
         self.viewers: dict[int, Viewer] = {}
         self._rejected_logged: set[str] = set()
         self._keyframe_reason = "start"

@@ -33,7 +33,7 @@ class FrameTiming:
     encode_end: float | None = None
     packetized: float | None = None
     last_packet_sent: float | None = None
-    bytes: int = 0
+    size_bytes: int = 0
     keyframe: bool = False
 
     def copy(self) -> FrameTiming:
@@ -55,7 +55,7 @@ class FrameTiming:
         """The timestamps that are set, by stage-timestamp name."""
         out: dict[str, float] = {}
         for key, value in asdict(self).items():
-            if key in ("frame_id", "input_seq", "bytes", "keyframe") or value is None:
+            if key in ("frame_id", "input_seq", "size_bytes", "keyframe") or value is None:
                 continue
             out[key] = float(value)
         return out

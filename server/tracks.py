@@ -62,7 +62,7 @@ class PacketTrack(MediaStreamTrack):
         self._queue.append((encoded, timing))
         self._ready.set()
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
         now = time.monotonic()
         if self._in_flight is not None:
             self._in_flight.last_packet_sent = now
@@ -105,7 +105,7 @@ class StockTrack(VideoStreamTrack):
         self._latest = raw
         self._fresh.set()
 
-    async def recv(self) -> av.VideoFrame:  # type: ignore[override]
+    async def recv(self) -> av.VideoFrame:
         now = time.monotonic()
         if self._in_flight is not None:
             self._in_flight.last_packet_sent = now

@@ -23,6 +23,7 @@ from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RTCP_RTPFB_NACK, RtcpPsfbPa
 from cloudarcade import protocol
 from cloudarcade.encoder import EncodedFrame
 from cloudarcade.ice import create_peer_connection
+from cloudarcade.netsim import Profile, Relay, candidate_addresses, rewrite_sdp_candidates
 from cloudarcade.server.pipeline import RawFrame
 from cloudarcade.server.timing import FRAMES_CHANNEL, FrameTiming
 from cloudarcade.server.tracks import PacketTrack, StockTrack
@@ -85,6 +86,8 @@ class Viewer:
         self._sender: RTCRtpSender | None = None
         self._last_rtp = (0, 0)
         self._client_freezes = 0
+        self.relays: list[Relay] = []
+        self._relay_counts: dict[tuple[str, str], int] = {}
         self.track: PacketTrack | StockTrack
         if session.options.stack == "stock":
             self.track = StockTrack(on_sent=self._frame_sent)
@@ -117,6 +120,9 @@ class Viewer:
         transceiver.setCodecPreferences(_codec_preferences(rtp_codec))
         self._sender = transceiver.sender
         self._hook_rtcp(transceiver.sender)
+        relay: Relay | None = None
+        if self.session.profile is not None:
+            relay, offer = await self._relay_offer(offer, self.session.profile)
         try:
             await self.pc.setRemoteDescription(offer)
         except Exception as exc:  # aiortc raises ValueError, OperationError, ...
@@ -124,7 +130,36 @@ class Viewer:
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         local = self.pc.localDescription
-        return RTCSessionDescription(sdp=local.sdp, type=local.type)
+        sdp = local.sdp
+        if relay is not None:
+            sdp = self._relay_answer(sdp, relay)
+        return RTCSessionDescription(sdp=sdp, type=local.type)
+
+    # A netsim relay on the media path. Both SDPs are rewritten: the client
+    # sees the relay's listen port as our candidate, and we see the relay's
+    # per-client upstream port as the client's, so no ICE pair can bypass it.
+    # Uplink is client -> server, downlink server -> client.
+    async def _relay_offer(
+        self, offer: RTCSessionDescription, profile: Profile
+    ) -> tuple[Relay, RTCSessionDescription]:
+        clients = candidate_addresses(offer.sdp)
+        if not clients:
+            raise OfferError("the offer has no host candidate to put the network profile on")
+        # The forward address (our ICE port) is known only after gathering;
+        # no packet reaches the relay before the client has our answer.
+        relay = Relay(profile, listen=(self.session.bind, 0), forward=(self.session.bind, 0))
+        await relay.start()
+        self.relays.append(relay)
+        mapping = {client: relay.upstream_address(client) for client in clients}
+        sdp = rewrite_sdp_candidates(offer.sdp, mapping)
+        return relay, RTCSessionDescription(sdp=sdp, type=offer.type)
+
+    def _relay_answer(self, sdp: str, relay: Relay) -> str:
+        ours = candidate_addresses(sdp)
+        if not ours:
+            raise OfferError("the answer has no host candidate to put the network profile on")
+        relay.forward = ours[0]
+        return rewrite_sdp_candidates(sdp, {address: relay.address for address in ours})
 
     def _hook_rtcp(self, sender: RTCRtpSender) -> None:
         # aiortc's sender turns PLI/FIR into a flag that only its own encoder
@@ -208,6 +243,7 @@ class Viewer:
                 await asyncio.sleep(STATS_INTERVAL)
                 if self._sender is None:
                     continue
+                self._relay_metrics()
                 report = await self._sender.getStats()
                 for stats in report.values():
                     if stats.type == "outbound-rtp":
@@ -218,6 +254,26 @@ class Viewer:
                     elif stats.type == "remote-inbound-rtp":
                         loss = stats.fractionLost / 256 if stats.fractionLost is not None else None
                         self.session.metrics.rtcp(stats.roundTripTime, loss)
+
+    def _relay_metrics(self) -> None:
+        netsim = self.session.netsim_metrics
+        if netsim is None:
+            return
+        for relay in self.relays:
+            stats = relay.stats()
+            for direction in ("uplink", "downlink"):
+                d = getattr(stats, direction)
+                counts = {"packets": d.packets_in, **{f"drop:{r}": n for r, n in d.drops.items()}}
+                for key, total in counts.items():
+                    new = total - self._relay_counts.get((direction, key), 0)
+                    self._relay_counts[(direction, key)] = total
+                    if new <= 0:
+                        continue
+                    if key == "packets":
+                        netsim.packet(direction, new)
+                    else:
+                        netsim.dropped(direction, key.removeprefix("drop:"), new)
+                netsim.queued(direction, d.queue_delay_p50_ms / 1000)
 
     async def _on_connection_state(self) -> None:
         state = self.pc.connectionState
@@ -242,6 +298,8 @@ class Viewer:
                 await self._stats_task
             self.track.stop()
             await self.pc.close()
+            for relay in self.relays:
+                await relay.close()
         except Exception:
             logger.exception("%r: error while closing", self)
         finally:

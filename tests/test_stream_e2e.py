@@ -130,6 +130,13 @@ async def test_spectator_shares_the_session_encoded_once(server: RunningServer) 
     assert await _settle(lambda: len(sessions) == 0)
 
 
+async def test_unknown_profile_lists_known_ones(server: RunningServer) -> None:
+    client = HeadlessClient(ClientOptions(url=server.url, profile="6g"))
+    with pytest.raises(ClientError, match="known profiles: ideal, wired"):
+        await client.connect()
+    await client.close()
+
+
 async def test_unknown_share_token_is_404(server: RunningServer) -> None:
     client = HeadlessClient(ClientOptions(url=server.url, join="nope"))
     with pytest.raises(ClientError, match="404.*share token"):
@@ -148,3 +155,34 @@ async def test_unknown_game_is_refused_with_known_names(server: RunningServer) -
 def test_marker_rect_is_inside_frame() -> None:
     rect = marker_rect(640, 360)
     assert rect.width > 32 and rect.right <= 640 and rect.bottom <= 360
+
+
+async def test_stream_through_a_netsim_profile(server: RunningServer) -> None:
+    """A 20 ms each-way profile on the media path shows up in the input-to-photon delay."""
+    from cloudarcade.netsim.profile import LinkSpec, Profile
+    from cloudarcade.server.app import CONFIG
+
+    server.app[CONFIG].profiles["test-20ms"] = Profile(
+        name="test-20ms", description="constant 20 ms each way", source="test",
+        uplink=LinkSpec(delay_ms=20.0), downlink=LinkSpec(delay_ms=20.0),
+    )
+    results = {}
+    for name in ("ideal", "test-20ms"):
+        client = HeadlessClient(ClientOptions(url=server.url, game="probe", profile=name))
+        await client.connect()
+        session = next(iter(server.app[SESSIONS].values()))
+        assert session.options.profile == name
+        assert session.viewers and all(v.relays for v in session.viewers.values())
+        await client.wait_for_frames(5, timeout=15)
+        for _ in range(8):
+            client.press("Space")
+            await asyncio.sleep(0.15)
+        await asyncio.sleep(0.3)
+        done = [p.input_to_photon for p in client.summary.probes if p.input_to_photon]
+        assert len(done) >= 6
+        results[name] = sorted(done)[len(done) // 2]
+        await client.close()
+        assert await _settle(lambda: len(server.app[SESSIONS]) == 0)
+    # 20 ms up + 20 ms down = +40 ms; generous bounds for a shared machine.
+    added = results["test-20ms"] - results["ideal"]
+    assert 0.025 < added < 0.080, results

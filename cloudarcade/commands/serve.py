@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import replace
 
 from aiohttp import web
 
 from cloudarcade import runtime
+from cloudarcade.netsim import ProfileError, get_profile, load_profiles
 from cloudarcade.server.app import ServerConfig, create_app
 from cloudarcade.server.options import OptionError, SessionOptions
 
@@ -37,6 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--max-sessions", type=int, default=8)
     parser.add_argument("--no-uvloop", action="store_true", help="use asyncio's default loop")
+    parser.add_argument("--profile", default=None,
+                        help="netsim profile on every session's media path: a name from "
+                             "`cloudarcade profiles` or FILE.toml[:NAME] (default: no relay)")
     add_session_arguments(parser, defaults=True)
 
 
@@ -71,7 +76,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.host not in ("127.0.0.1", "localhost") and not args.host.startswith("127."):
         logger.warning("binding %s: the server is reachable from other hosts", args.host)
-    config = ServerConfig(host=args.host, defaults=defaults, max_sessions=args.max_sessions)
+    profiles = load_profiles()
+    if args.profile is not None:
+        try:
+            profile = get_profile(args.profile)
+        except ProfileError as exc:
+            print(f"cloudarcade serve: {exc}", file=sys.stderr)
+            return 2
+        profiles[profile.name] = profile
+        defaults = replace(defaults, profile=profile.name)
+    config = ServerConfig(host=args.host, defaults=defaults, max_sessions=args.max_sessions,
+                          profiles=profiles)
     try:
         runtime.run(serve(config, args.port), use_uvloop=not args.no_uvloop)
     except asyncio.CancelledError:
