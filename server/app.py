@@ -6,6 +6,7 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -31,6 +32,10 @@ class ServerConfig:
     profiles: dict[str, Profile] = field(default_factory=load_profiles)
     # Serve /metrics on the public port too (False when it has its own port).
     metrics_on_public_port: bool = True
+    # Save every ``sample_every``-th source frame's luma under
+    # ``sample_dir/session-<id>/`` (the bench's PSNR/SSIM reference).
+    sample_dir: Path | None = None
+    sample_every: int = 60
 
 
 SESSIONS = web.AppKey("sessions", dict)
@@ -91,6 +96,7 @@ async def offer(request: web.Request) -> web.Response:
                           **{"Retry-After": "5"})
         profile = config.profiles[options.profile] if options.profile is not None else None
         session = GameSession(options, bind=config.host, profile=profile,
+                              sample_dir=config.sample_dir, sample_every=config.sample_every,
                               on_closed=lambda s, reason: _forget(sessions, s))
         sessions[session.id] = session
     try:

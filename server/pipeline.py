@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -98,6 +99,25 @@ class SurfaceConverter:
         return self._reformatter.reformat(frame, format="yuv420p")
 
 
+class LumaSampler:
+    """Saves every ``every``-th frame's luma plane as ``frame-<id>.npy`` in ``directory``.
+
+    The bench compares them with the client's decoded frames (PSNR/SSIM).
+    """
+
+    def __init__(self, directory: Path, every: int) -> None:
+        if every < 1:
+            raise ValueError(f"sample every {every} frames: expected >= 1")
+        self.directory = directory
+        self.every = every
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, frame_id: int, frame: av.VideoFrame) -> None:
+        if frame_id % self.every == 0:
+            luma = framecode.luma_view(frame)[:, : frame.width]
+            np.save(self.directory / f"frame-{frame_id}.npy", luma)
+
+
 PipelineStats = dict[str, int]
 
 
@@ -121,6 +141,7 @@ class Pipeline:
         on_raw: Callable[[RawFrame], None] | None = None,
         on_drop: Callable[[str], None] | None = None,
         on_rendered: Callable[[FrameTiming], None] | None = None,
+        sampler: Callable[[int, av.VideoFrame], None] | None = None,
     ) -> None:
         self.game = game
         self.fps = fps
@@ -129,6 +150,7 @@ class Pipeline:
         self._on_raw = on_raw
         self._on_drop = on_drop or (lambda phase: None)
         self._on_rendered = on_rendered or (lambda timing: None)
+        self._sampler = sampler
         self._inputs: deque[tuple[InputEvent, int, float]] = deque(maxlen=1024)
         self._mailbox = Mailbox()
         self._stop = threading.Event()
@@ -218,6 +240,8 @@ class Pipeline:
         timing.render_end = time.monotonic()
         frame = self._converter.convert(self._surface)
         timing.convert_end = time.monotonic()
+        if self._sampler is not None:
+            self._sampler(frame_id, frame)
         self.stats["rendered"] += 1
         self._on_rendered(timing)
         raw = RawFrame(frame, timing)

@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from aiortc import RTCSessionDescription
 
@@ -22,7 +23,7 @@ from cloudarcade.metrics import METRICS, Metrics, NetsimMetrics, SessionMetrics
 from cloudarcade.netsim import Profile
 from cloudarcade.server.games import create_game
 from cloudarcade.server.options import SessionOptions
-from cloudarcade.server.pipeline import Pipeline, RawFrame
+from cloudarcade.server.pipeline import LumaSampler, Pipeline, RawFrame
 from cloudarcade.server.timing import FrameTiming
 from cloudarcade.server.viewer import OfferError, Viewer
 from cloudarcade.stages import stage_durations
@@ -46,6 +47,8 @@ class GameSession:
         *,
         bind: str = "127.0.0.1",
         profile: Profile | None = None,
+        sample_dir: Path | None = None,
+        sample_every: int = 60,
         metrics: Metrics = METRICS,
         on_closed: Callable[[GameSession, str], None] | None = None,
     ) -> None:
@@ -71,17 +74,20 @@ class GameSession:
         self._keyframe_reason = "start"
         self._encoded_bytes = 0
         self._bitrate_since = time.monotonic()
+        sampler = None
+        if sample_dir is not None:
+            sampler = LumaSampler(sample_dir / f"session-{self.id}", sample_every)
         if options.stack == "stock":
             self.pipeline = Pipeline(self.game, options.width, options.height, options.fps,
                                      encoder=None, on_raw=self._raw_from_thread,
                                      on_drop=self.metrics.frame_dropped,
-                                     on_rendered=self._rendered_in_thread)
+                                     on_rendered=self._rendered_in_thread, sampler=sampler)
         else:
             encoder = create_encoder(options.codec, options.encoder_config())
             self.pipeline = Pipeline(self.game, options.width, options.height, options.fps,
                                      encoder=encoder, on_encoded=self._encoded_from_thread,
                                      on_drop=self.metrics.frame_dropped,
-                                     on_rendered=self._rendered_in_thread)
+                                     on_rendered=self._rendered_in_thread, sampler=sampler)
 
     def __repr__(self) -> str:
         return f"GameSession({self.id}, {self.options.game}, {self.options.resolution})"

@@ -9,7 +9,6 @@ so other origins cannot read them from a script.
 from __future__ import annotations
 
 import logging
-import mimetypes
 from pathlib import Path
 from typing import Final
 
@@ -22,13 +21,7 @@ logger = logging.getLogger(__name__)
 WEB_DIR: Final = Path(cloudarcade.client.__file__).resolve().parent / "web"
 STATIC_PREFIX: Final = "/client"
 
-# Browsers refuse to run an ES module served with a non-JavaScript type, and
-# mimetypes reads the host's tables, which may map .js to text/plain or lack .mjs.
-mimetypes.add_type("text/javascript", ".js")
-mimetypes.add_type("text/javascript", ".mjs")
-mimetypes.add_type("text/css", ".css")
-
-# The page is small and changes with the server; revalidate instead of caching stale modules.
+# The page and its modules change with the server: revalidate rather than run stale modules.
 _NO_CACHE: Final = {"Cache-Control": "no-cache"}
 
 
@@ -37,15 +30,10 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(WEB_DIR / "index.html", headers=_NO_CACHE)
 
 
-@web.middleware
-async def _web_headers(
-    request: web.Request, handler: web.RequestHandler
-) -> web.StreamResponse:
-    response = await handler(request)
+async def _web_headers(request: web.Request, response: web.StreamResponse) -> None:
     if request.path == "/" or request.path.startswith(STATIC_PREFIX + "/"):
         response.headers.setdefault("Cache-Control", "no-cache")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    return response
 
 
 def add_web_routes(app: web.Application) -> None:
@@ -54,5 +42,5 @@ def add_web_routes(app: web.Application) -> None:
         raise FileNotFoundError(f"{WEB_DIR / 'index.html'}: browser client files are missing")
     app.router.add_get("/", index)
     app.router.add_static(STATIC_PREFIX, WEB_DIR, follow_symlinks=False, show_index=False)
-    app.middlewares.append(_web_headers)
+    app.on_response_prepare.append(_web_headers)
     logger.debug("serving the browser client from %s", WEB_DIR)

@@ -29,9 +29,7 @@ async def start_server(config: ServerConfig) -> RunningServer:
     await runner.setup()
     site = web.TCPSite(runner, config.host, 0)
     await site.start()
-    server = site._server
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     return RunningServer(app, runner, f"http://{config.host}:{port}")
 
 

@@ -7,10 +7,12 @@ import asyncio
 import logging
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from aiohttp import web
 
 from cloudarcade import runtime
+from cloudarcade.metrics import REGISTRY, bound_port, start_metrics_server
 from cloudarcade.netsim import ProfileError, get_profile, load_profiles
 from cloudarcade.server.app import ServerConfig, create_app
 from cloudarcade.server.options import OptionError, SessionOptions
@@ -32,16 +34,30 @@ def add_session_arguments(parser: argparse.ArgumentParser, *, defaults: bool) ->
     parser.add_argument("--seed", default=d.seed if d else None, help="game seed")
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT like 127.0.0.1:9100, got {text!r}")
+    return host, int(port)
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("serve", help="run the streaming server")
     parser.add_argument("--host", default="127.0.0.1",
                         help="bind address for HTTP and ICE (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=int, default=8080, help="HTTP port (0: pick a free one)")
     parser.add_argument("--max-sessions", type=int, default=8)
     parser.add_argument("--no-uvloop", action="store_true", help="use asyncio's default loop")
     parser.add_argument("--profile", default=None,
                         help="netsim profile on every session's media path: a name from "
                              "`cloudarcade profiles` or FILE.toml[:NAME] (default: no relay)")
+    parser.add_argument("--profiles", type=Path, default=None, metavar="FILE.toml",
+                        help="more profiles that clients may ask for by name")
+    parser.add_argument("--metrics", type=_address, default=None, metavar="HOST:PORT",
+                        help="serve /metrics on its own address instead of the public port")
+    parser.add_argument("--sample-dir", type=Path, default=None,
+                        help="save every Nth source frame's luma here (for PSNR/SSIM)")
+    parser.add_argument("--sample-every", type=int, default=60)
     add_session_arguments(parser, defaults=True)
 
 
@@ -52,43 +68,58 @@ def session_defaults(args: argparse.Namespace) -> SessionOptions:
     })
 
 
-async def serve(config: ServerConfig, port: int) -> None:
+def build_config(args: argparse.Namespace) -> ServerConfig:
+    """The server configuration from the flags; OptionError/ProfileError on bad input."""
+    defaults = session_defaults(args)
+    profiles = load_profiles()
+    if args.profiles is not None:
+        profiles.update(load_profiles(args.profiles))
+    if args.profile is not None:
+        profile = profiles.get(args.profile) or get_profile(args.profile)
+        profiles[profile.name] = profile
+        defaults = replace(defaults, profile=profile.name)
+    return ServerConfig(
+        host=args.host, defaults=defaults, max_sessions=args.max_sessions, profiles=profiles,
+        metrics_on_public_port=args.metrics is None,
+        sample_dir=args.sample_dir, sample_every=args.sample_every,
+    )
+
+
+async def serve(config: ServerConfig, port: int, metrics: tuple[str, int] | None) -> None:
     app = create_app(config)
     runner = web.AppRunner(app)
+    metrics_runner: web.AppRunner | None = None
     await runner.setup()
     site = web.TCPSite(runner, config.host, port)
     try:
         await site.start()
-        print(f"cloudarcade serving {config.defaults.game} on http://{config.host}:{port}",
+        actual = runner.addresses[0][1] if runner.addresses else port
+        if metrics is not None:
+            metrics_runner = await start_metrics_server(metrics[0], metrics[1], REGISTRY)
+            print(f"metrics on http://{metrics[0]}:{bound_port(metrics_runner)}/metrics",
+                  file=sys.stderr, flush=True)
+        # The bench reads this line to find the port when --port is 0.
+        print(f"cloudarcade serving {config.defaults.game} on http://{config.host}:{actual}",
               file=sys.stderr, flush=True)
         await runtime.wait_forever()
     except asyncio.CancelledError:
-        logger.info("stopping")
+        logger.info("stopping: closing sessions")
     finally:
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await runner.cleanup()
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        defaults = session_defaults(args)
-    except OptionError as exc:
+        config = build_config(args)
+    except (OptionError, ProfileError) as exc:
         print(f"cloudarcade serve: {exc}", file=sys.stderr)
         return 2
-    if args.host not in ("127.0.0.1", "localhost") and not args.host.startswith("127."):
+    if not (args.host == "localhost" or args.host.startswith("127.")):
         logger.warning("binding %s: the server is reachable from other hosts", args.host)
-    profiles = load_profiles()
-    if args.profile is not None:
-        try:
-            profile = get_profile(args.profile)
-        except ProfileError as exc:
-            print(f"cloudarcade serve: {exc}", file=sys.stderr)
-            return 2
-        profiles[profile.name] = profile
-        defaults = replace(defaults, profile=profile.name)
-    config = ServerConfig(host=args.host, defaults=defaults, max_sessions=args.max_sessions,
-                          profiles=profiles)
     try:
-        runtime.run(serve(config, args.port), use_uvloop=not args.no_uvloop)
+        runtime.run(serve(config, args.port, args.metrics), use_uvloop=not args.no_uvloop)
     except asyncio.CancelledError:
         pass
     except OSError as exc:
