@@ -16,6 +16,7 @@ from cloudarcade.metrics import REGISTRY, add_metrics_route
 from cloudarcade.netsim import Profile, load_profiles
 from cloudarcade.server.options import OptionError, SessionOptions
 from cloudarcade.server.session import GameSession, OfferError
+from cloudarcade.server.web import add_web_routes
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     app[SESSIONS] = {}
     app.router.add_post("/offer", offer)
     app.router.add_get("/healthz", healthz)
+    add_web_routes(app)
     if app[CONFIG].metrics_on_public_port:
         add_metrics_route(app, REGISTRY)
     app.on_shutdown.append(_close_sessions)
