@@ -1,0 +1,332 @@
+"""The browser client in real headless Chromium against a real server on 127.0.0.1.
+
+Chromium is the Debian package, driven by Playwright with ``executable_path``;
+no browser is downloaded. Screenshots of every state go to
+``artifacts/screenshots/`` (not committed) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, Page, async_playwright
+
+from cloudarcade.server.app import SESSIONS, ServerConfig, create_app
+from cloudarcade.server.options import SessionOptions
+
+from .conftest import RunningServer
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = os.environ.get("CLOUDARCADE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+# Small video: two shared cores run the server, its encoder and the browser.
+SMALL = {"resolution": "640x360", "fps": "30", "bitrate": "1M", "codec": "h264"}
+
+
+async def _start(config: ServerConfig, port: int = 0) -> RunningServer:
+    app = create_app(config)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, port)
+    await site.start()
+    assert isinstance(site._server, asyncio.Server)
+    bound = site._server.sockets[0].getsockname()[1]
+    return RunningServer(app, runner, f"http://{config.host}:{bound}")
+
+
+def _config(max_sessions: int = 8) -> ServerConfig:
+    return ServerConfig(
+        defaults=SessionOptions(game="pong", width=640, height=360, fps=30, bitrate=1_000_000),
+        max_sessions=max_sessions,
+    )
+
+
+@pytest.fixture
+async def web_server() -> AsyncIterator[RunningServer]:
+    running = await _start(_config())
+    yield running
+    await running.runner.cleanup()
+
+
+def _chromium() -> str:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM}: install the Debian package 'chromium'"
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    executable = _chromium()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def _until(predicate: Callable[[], Any], within: float = 10.0) -> bool:
+    """Poll a server-side condition (the page's own conditions use wait_for_function)."""
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return bool(predicate())
+
+
+async def _shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+async def _open(browser: Browser, url: str, width: int = 1024, height: int = 640) -> Page:
+    page = await browser.new_page(viewport={"width": width, "height": height})
+    messages: list[str] = []
+    page.on("console", lambda msg: messages.append(f"{msg.type}: {msg.text}"))
+    page.on("pageerror", lambda exc: messages.append(f"pageerror: {exc}"))
+    await page.goto(url)
+    await page.wait_for_function("window.cloudarcade !== undefined")
+    return page
+
+
+async def _connect(page: Page, game: str) -> None:
+    await page.select_option("#game", game)
+    for name, value in SMALL.items():
+        await page.select_option(f"#{name}", value)
+    await page.click("#connect")
+
+
+async def _state(page: Page, state: str, within: float = 15.0) -> None:
+    await page.wait_for_function(
+        f"document.body.dataset.state === {state!r}", timeout=within * 1000
+    )
+
+
+async def _frames_decoded(page: Page) -> int:
+    value = await page.evaluate(
+        """async () => {
+            const pc = window.cloudarcade.connection?.pc;
+            if (!pc) return 0;
+            let frames = 0;
+            (await pc.getStats()).forEach((s) => {
+                if (s.type === "inbound-rtp" && s.kind === "video") frames = s.framesDecoded ?? 0;
+            });
+            return frames;
+        }"""
+    )
+    return int(value)
+
+
+async def test_page_and_modules_are_served_without_traversal(web_server: RunningServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(web_server.url + "/") as response:
+            assert response.status == 200
+            assert response.content_type == "text/html"
+            assert "/client/js/app.js" in await response.text()
+            assert "Access-Control-Allow-Origin" not in response.headers
+        async with http.get(web_server.url + "/client/js/app.js") as response:
+            assert response.status == 200
+            # Browsers run ES modules only with a JavaScript type.
+            assert response.content_type in ("text/javascript", "application/javascript")
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+        async with http.get(web_server.url + "/client/style.css") as response:
+            assert response.status == 200 and response.content_type == "text/css"
+        for path in (
+            "/client/../../etc/passwd",
+            "/client/%2e%2e/%2e%2e/etc/passwd",
+            "/client/..%2f..%2fetc%2fpasswd",
+            "/client/js/../../../pyproject.toml",
+        ):
+            async with http.get(web_server.url + path) as response:
+                assert response.status in (403, 404), path
+                assert "root:" not in await response.text()
+        async with http.get(web_server.url + "/client/") as response:
+            assert response.status in (403, 404)  # no directory listing
+
+
+async def test_play_pong_stats_and_latency(web_server: RunningServer, browser: Browser) -> None:
+    page = await _open(browser, web_server.url)
+    await _shot(page, "01-idle")
+    await _connect(page, "pong")
+    await _shot(page, "02-connecting")
+    await _state(page, "playing")
+
+    # Frames decode: framesDecoded grows.
+    first = await _frames_decoded(page)
+    await page.wait_for_function(
+        """async (first) => {
+            let frames = 0;
+            (await window.cloudarcade.connection.pc.getStats()).forEach((s) => {
+                if (s.type === "inbound-rtp" && s.kind === "video") frames = s.framesDecoded ?? 0;
+            });
+            return frames > first + 10;
+        }""",
+        arg=first,
+        timeout=15000,
+    )
+    await _shot(page, "03-playing")
+
+    # A held key moves player 0's paddle on the server.
+    sessions = list(web_server.app[SESSIONS].values())
+    assert len(sessions) == 1
+    game = sessions[0].game
+    start = game.paddle_y[0]
+    await page.keyboard.down("ArrowUp")
+    try:
+        assert await _until(lambda: game.paddle_y[0] < start - 10, within=5), (
+            start,
+            game.paddle_y[0],
+        )
+    finally:
+        await page.keyboard.up("ArrowUp")
+
+    # Stats overlay from getStats(); reports reach the server every 2 s.
+    await page.keyboard.press("F2")
+    await page.wait_for_function(
+        "document.querySelector('#stats-rows')?.textContent.includes('H264')", timeout=5000
+    )
+    await page.wait_for_function("window.cloudarcade.monitor.reports >= 1", timeout=6000)
+
+    # Measure latency: a probe session of its own, 20 presses, p50/p95 in the page.
+    await page.click("#measure")
+    await page.wait_for_function(
+        "document.body.dataset.latency === 'done' || document.body.dataset.latency === 'failed'",
+        timeout=30000,
+    )
+    result = await page.evaluate("window.cloudarcade.latency")
+    text = await page.text_content("#latency-result")
+    assert result is not None, text
+    assert len(result["samples"]) >= 15, result
+    assert 0 < result["p50"] <= result["p95"] < 1000, result
+    await _shot(page, "04-stats-latency")
+
+    # Narrow screen: controls wrap, touch buttons appear over the video.
+    await page.set_viewport_size({"width": 390, "height": 760})
+    await page.keyboard.press("F2")
+    assert await page.is_visible("#touch .action")
+    await _shot(page, "05-narrow")
+
+
+async def test_share_link_spectator_and_server_full(browser: Browser) -> None:
+    server = await _start(_config(max_sessions=1))
+    try:
+        host = await _open(browser, server.url)
+        await _connect(host, "pong")
+        await _state(host, "playing")
+        info = await host.evaluate("window.cloudarcade.info")
+        if info.get("share") is None:
+            pytest.skip("the server does not return share tokens yet")
+        spectator_url = await host.input_value("#share-spectator")
+        assert f"join={info['share']}" in spectator_url and "role=spectator" in spectator_url
+        await _shot(host, "06-host-sharing")
+
+        # A second session does not fit: the page says why.
+        other = await _open(browser, server.url)
+        await _connect(other, "probe")
+        await _state(other, "failed")
+        assert "Server full" in (await other.text_content("#notice-title") or "")
+        await _shot(other, "07-failed-server-full")
+        await other.close()
+
+        # The share link joins the same session as a spectator, without taking a slot.
+        watcher = await _open(browser, spectator_url)
+        await _state(watcher, "playing")
+        assert await watcher.evaluate("window.cloudarcade.info.role") == "spectator"
+        assert "spectating" in (await watcher.text_content("#status") or "")
+        await watcher.wait_for_function(
+            """async () => {
+                let frames = 0;
+                (await window.cloudarcade.connection.pc.getStats()).forEach((s) => {
+                    if (s.type === "inbound-rtp" && s.kind === "video") frames = s.framesDecoded;
+                });
+                return frames > 5;
+            }""",
+            timeout=15000,
+        )
+        assert len(server.app[SESSIONS]) == 1
+        await _shot(watcher, "08-spectator")
+    finally:
+        await server.runner.cleanup()
+
+
+async def test_server_stop_shows_reconnecting_then_recovers(browser: Browser) -> None:
+    server = await _start(_config())
+    port = int(server.url.rsplit(":", 1)[1])
+    page = await _open(browser, server.url)
+    await _connect(page, "probe")
+    await _state(page, "playing")
+
+    await server.runner.cleanup()
+    await _state(page, "reconnecting", within=10)
+    await _shot(page, "09-reconnecting")
+    # While it is down, the retries fail as unreachable and the page keeps trying.
+    await page.wait_for_function(
+        "window.cloudarcade.lastError?.kind === 'unreachable'", timeout=10000
+    )
+
+    restarted = await _start(_config(), port=port)
+    try:
+        await _state(page, "playing", within=20)
+        await _shot(page, "10-reconnected")
+        assert len(restarted.app[SESSIONS]) == 1
+    finally:
+        await restarted.runner.cleanup()
+
+
+async def test_page_modules_agree_with_the_server(
+    web_server: RunningServer, browser: Browser
+) -> None:
+    """The page's copies of server rules: the probe marker's geometry, stats messages."""
+    import pygame
+
+    from cloudarcade import protocol
+    from cloudarcade.server.games.probe import marker_rect
+
+    page = await _open(browser, web_server.url)
+    # 512x288: height / 64 is 4.5, where Python's round() and Math.round() differ.
+    sizes = [(640, 360), (1280, 720), (1920, 1080), (320, 180), (512, 288), (800, 600)]
+    got = await page.evaluate(
+        """async (sizes) => {
+            const m = await import("/client/js/latency.js");
+            return sizes.map(([w, h]) => [m.markerRect(w, h), m.markerInner(w, h)]);
+        }""",
+        sizes,
+    )
+    for (width, height), (rect, inner) in zip(sizes, got, strict=True):
+        expected: pygame.Rect = marker_rect(width, height)
+        assert (rect["x"], rect["y"], rect["width"], rect["height"]) == tuple(expected)
+        expected_inner = expected.inflate(-expected.width // 2, -expected.height // 2)
+        assert (inner["x"], inner["y"], inner["width"], inner["height"]) == tuple(expected_inner)
+
+    message = await page.evaluate(
+        """async () => {
+            const m = await import("/client/js/stats.js");
+            const figures = {fpsDecoded: 29.97, decodeMs: 0.8, jitterBufferMs: 6.6, freezes: 0,
+                             rttMs: 1.2, packetsLost: 3, framesDecoded: 1234};
+            return JSON.stringify(m.statsMessage(figures, performance.now() / 1000, 42.5));
+        }"""
+    )
+    report = protocol.parse(message)
+    assert isinstance(report, protocol.StatsReport)
+    assert report.frames_decoded == 1234 and report.input_to_photon_ms == 42.5
