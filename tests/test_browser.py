@@ -138,6 +138,17 @@ async def _frames_decoded(page: Page) -> int:
     return int(value)
 
 
+async def _client_decode_reports(url: str) -> float:
+    """How many decode-time figures clients have reported, summed over label sets."""
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
+        text = await response.text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("cloudarcade_client_decode_seconds_count")
+    )
+
+
 async def test_page_and_modules_are_served_without_traversal(web_server: RunningServer) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.get(web_server.url + "/") as response:
@@ -166,6 +177,7 @@ async def test_page_and_modules_are_served_without_traversal(web_server: Running
 
 
 async def test_play_pong_stats_and_latency(web_server: RunningServer, browser: Browser) -> None:
+    reported_before = await _client_decode_reports(web_server.url)
     page = await _open(browser, web_server.url)
     await _shot(page, "01-idle")
     await _connect(page, "pong")
@@ -207,6 +219,12 @@ async def test_play_pong_stats_and_latency(web_server: RunningServer, browser: B
         "document.querySelector('#stats-rows')?.textContent.includes('H264')", timeout=5000
     )
     await page.wait_for_function("window.cloudarcade.monitor.reports >= 1", timeout=6000)
+    for _ in range(50):  # the report is in flight when the page counts it sent
+        if await _client_decode_reports(web_server.url) > reported_before:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the page's stats reports never reached the server's metrics")
 
     # Measure latency: a probe session of its own, 20 presses, p50/p95 in the page.
     await page.click("#measure")
@@ -266,6 +284,25 @@ async def test_share_link_spectator_and_server_full(browser: Browser) -> None:
         )
         assert len(server.app[SESSIONS]) == 1
         await _shot(watcher, "08-spectator")
+
+        # The player link makes the joiner pong's player 2: their keys move the right paddle.
+        player_url = await host.input_value("#share-player")
+        second = await _open(browser, player_url)
+        await _state(second, "playing")
+        assert await second.evaluate("window.cloudarcade.info.player") == 1
+        game = next(iter(server.app[SESSIONS].values())).game
+        await second.keyboard.down("ArrowDown")
+        start = game.paddle_y[1]
+        try:
+            # Held by player 1 (index 1), not by the host: and the AI no longer steers it.
+            assert await _until(
+                lambda: "ArrowDown" in game.controls[1].keys and game.paddle_y[1] > start + 10,
+                within=5,
+            )
+            assert "ArrowDown" not in game.controls[0].keys
+        finally:
+            await second.keyboard.up("ArrowDown")
+        await _shot(second, "09-player-2")
     finally:
         await server.runner.cleanup()
 
@@ -276,10 +313,18 @@ async def test_server_stop_shows_reconnecting_then_recovers(browser: Browser) ->
     page = await _open(browser, server.url)
     await _connect(page, "probe")
     await _state(page, "playing")
+    idle = await _open(browser, server.url)
 
     await server.runner.cleanup()
+    # A first Connect to a stopped server fails at once, and says why.
+    await idle.click("#connect")
+    await _state(idle, "failed")
+    assert "Server unreachable" in (await idle.text_content("#notice-title") or "")
+    await _shot(idle, "10-failed-unreachable")
+    await idle.close()
+
     await _state(page, "reconnecting", within=10)
-    await _shot(page, "09-reconnecting")
+    await _shot(page, "11-reconnecting")
     # While it is down, the retries fail as unreachable and the page keeps trying.
     await page.wait_for_function(
         "window.cloudarcade.lastError?.kind === 'unreachable'", timeout=10000
@@ -288,7 +333,7 @@ async def test_server_stop_shows_reconnecting_then_recovers(browser: Browser) ->
     restarted = await _start(_config(), port=port)
     try:
         await _state(page, "playing", within=20)
-        await _shot(page, "10-reconnected")
+        await _shot(page, "12-reconnected")
         assert len(restarted.app[SESSIONS]) == 1
     finally:
         await restarted.runner.cleanup()

@@ -66,7 +66,7 @@ async function postOffer(baseUrl, body) {
       cache: "no-store",
     });
   } catch (err) {
-    throw new ConnectError("unreachable", `server unreachable at ${new URL(baseUrl).host}`);
+    throw new ConnectError("unreachable", `no answer from ${new URL(baseUrl).host}`);
   }
   let payload = null;
   try {

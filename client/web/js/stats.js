@@ -126,7 +126,12 @@ export class StatsMonitor {
     const pc = this.connection.pc;
     if (!pc || this.connection.closed) return null;
     const at = this.now();
-    const current = readReport(await pc.getStats());
+    let current;
+    try {
+      current = readReport(await pc.getStats());
+    } catch {
+      return null; // Closed between the check and the call.
+    }
     const figures = computeFigures(this._previous, current, at - this._previousAt);
     this._previous = current;
     this._previousAt = at;
