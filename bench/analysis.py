@@ -224,7 +224,8 @@ def bitrate(frames: Sequence[FrameRecord]) -> float | None:
     The span of n frames is (last - first) x n / (n - 1): n frame intervals.
     """
     times = [min(f.timestamps.values()) for f in frames if f.timestamps]
-    if len(times) < 2:
+    if len(times) < 2 or not any(f.size_bytes for f in frames):
+        # No sizes at all (the stock stack encodes inside aiortc): unknown, not 0.
         return None
     span = (max(times) - min(times)) * len(times) / (len(times) - 1)
     if span <= 0:

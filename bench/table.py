@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from rich import box
 from rich.table import Table
 
 from .summary import Estimate, ProfileSummary
@@ -81,10 +82,22 @@ def table_rows(
             _num(s.psnr_mean), _num(s.ssim_mean, 3), _num(s.mos, 2),
         ]
         if ratios:
-            r = ratios.get(s.key, {})
+            r = ratios.get(s.key, {}) if s.stack != STOCK else {}
             row += [_num(r.get("p50"), 2), _num(r.get("p99"), 2)]
         rows.append(row)
     return header, rows
+
+
+_SHORT = {
+    "p50 ms [95% CI]": "p50 ms", "p95 ms [95% CI]": "p95 ms", "p99 ms [95% CI]": "p99 ms",
+    "probes": "n", "p50 / stock": "×stock", "freezes": "frz", "misses": "miss",
+}
+
+# The columns the terminal table keeps (the report has them all).
+TERMINAL_COLUMNS = (
+    "profile", "cell", "stack", "probes", "misses", "p50 ms [95% CI]", "p95 ms [95% CI]",
+    "p99 ms [95% CI]", "fps", "freezes", "Mbit/s", "loss %", "MOS", "p50 / stock",
+)
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -92,9 +105,22 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 
 def render_table(summaries: Sequence[ProfileSummary], title: str | None = None) -> Table:
-    """A rich table of the summaries, for the terminal."""
-    header, rows = table_rows(summaries)
-    table = Table(title=title or "input-to-photon by profile", header_style="bold")
+    """A rich table of the summaries, for the terminal: the key columns only.
+
+    The cell column is left out when every row has the same cell; it goes
+    into the title instead.
+    """
+    full_header, full_rows = table_rows(summaries)
+    keep = [i for i, name in enumerate(full_header) if name in TERMINAL_COLUMNS]
+    cells = {s.cell for s in summaries}
+    if len(cells) == 1:
+        keep.remove(full_header.index("cell"))
+        title = title or f"input-to-photon by profile ({next(iter(cells))})"
+    # Values only: the confidence intervals are in summary.json and the report.
+    header = [_SHORT.get(full_header[i], full_header[i]) for i in keep]
+    rows = [[row[i].split(" [")[0] for i in keep] for row in full_rows]
+    table = Table(title=title or "input-to-photon by profile", header_style="bold",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
     for i, name in enumerate(header):
         table.add_column(name, justify="left" if i < 3 else "right", no_wrap=i < 2)
     for row in rows:

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import av
 import numpy as np
+import numpy.typing as npt
 from aiortc import RTCDataChannel, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -61,6 +62,8 @@ class ClientOptions:
     input_interval: float = 0.25
     input_key: str = "Space"
     input_seed: int = 1
+    # Keep a copy of the luma of every Nth frame (by frame id) for PSNR/SSIM.
+    sample_every: int | None = None
 
     def offer_fields(self) -> dict[str, Any]:
         fields = {
@@ -79,6 +82,7 @@ class FrameResult:
     input_seq: int
     client: dict[str, float]
     server: FrameTiming | None = None
+    luma: npt.NDArray[np.uint8] | None = None  # only for sampled frames
 
     def stamps(self) -> dict[str, float]:
         out = self.server.stamps() if self.server is not None else {}
@@ -326,6 +330,9 @@ class HeadlessClient:
             return
         s.frame_ids.append(code.frame_id)
         result = FrameResult(frame_id=code.frame_id, input_seq=code.input_seq, client=client)
+        every = self.options.sample_every
+        if every and code.frame_id % every == 0:
+            result.luma = framecode.luma_view(frame)[:, : frame.width].copy()
         record = self._records.pop(code.frame_id, None)
         if record is not None:
             self._joined(result, record)
@@ -369,6 +376,21 @@ class HeadlessClient:
         if waiting and self._on_probe_cb is not None:
             for probe in waiting:
                 self._on_probe_cb(probe)
+
+    def undecoded_records(self) -> list[FrameTiming]:
+        """Server records of frames that were sent but never decoded (so far)."""
+        return list(self._records.values())
+
+    async def packet_loss(self) -> float | None:
+        """Fraction of video RTP packets lost, from the receiver's statistics."""
+        report = await self.pc.getStats()
+        lost = received = 0
+        for stats in report.values():
+            if stats.type == "inbound-rtp" and stats.kind == "video":
+                lost += max(stats.packetsLost or 0, 0)
+                received += stats.packetsReceived or 0
+        total = lost + received
+        return lost / total if total else None
 
     def finish(self) -> None:
         """Report probes that never showed up (misses) to ``on_probe``."""

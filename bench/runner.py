@@ -1,0 +1,283 @@
+"""Runs a benchmark: server subprocess, netsim relay (in the server), headless client.
+
+For each stack (tuned, then the stock-aiortc baseline), cell and profile it
+connects a client, warms up, sends probes open-loop (jittered against the game
+tick), and writes one ``ProbeRecord`` per probe and one ``FrameRecord`` per
+frame to JSONL as it goes. The summary, table and report are computed from
+those records at the end, or from what there is when the run is interrupted.
+Stock results go to ``OUT/stock/`` so that each directory holds one stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cloudarcade.bench.analysis import psnr, ssim, summarize_all
+from cloudarcade.bench.jsonl import FRAMES_FILE, PROBES_FILE, JsonlWriter
+from cloudarcade.bench.metadata import write_metadata
+from cloudarcade.bench.records import DROP_ENCODE_SKIP, DROP_NETWORK, FrameRecord, ProbeRecord
+from cloudarcade.bench.report import write_report
+from cloudarcade.bench.scenario import NO_RELAY, BenchConfig, Cell
+from cloudarcade.bench.server_process import ServerProcess
+from cloudarcade.bench.summary import SUMMARY_FILE, ProfileSummary, write_summary
+from cloudarcade.bench.table import render_table
+from cloudarcade.client.headless import ClientOptions, FrameResult, HeadlessClient, ProbeResult
+from cloudarcade.stages import TIMESTAMPS
+
+logger = logging.getLogger(__name__)
+
+STOCK_DIR = "stock"
+_KNOWN = frozenset(TIMESTAMPS)
+
+
+def stack_dir(out: Path, stack: str) -> Path:
+    return out / STOCK_DIR if stack == "stock" else out
+
+
+@dataclass
+class StackResults:
+    """The records of one stack, kept for the summary at the end."""
+
+    directory: Path
+    probes: list[ProbeRecord] = field(default_factory=list)
+    frames: list[FrameRecord] = field(default_factory=list)
+    extras: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    probe_writer: JsonlWriter | None = None
+    frame_writer: JsonlWriter | None = None
+
+    def open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.probe_writer = JsonlWriter(self.directory / PROBES_FILE)
+        self.frame_writer = JsonlWriter(self.directory / FRAMES_FILE)
+
+    def add_probe(self, record: ProbeRecord) -> None:
+        self.probes.append(record)
+        assert self.probe_writer is not None
+        self.probe_writer.write(record)
+
+    def add_frame(self, record: FrameRecord) -> None:
+        self.frames.append(record)
+        assert self.frame_writer is not None
+        self.frame_writer.write(record)
+
+    def close(self) -> None:
+        for writer in (self.probe_writer, self.frame_writer):
+            if writer is not None:
+                writer.close()
+
+    def summarize(self, seed: int) -> list[ProfileSummary]:
+        summaries = summarize_all(self.probes, self.frames, self.extras, seed=seed)
+        write_summary(self.directory / SUMMARY_FILE, summaries, seed=seed)
+        return summaries
+
+
+def _stamps(stamps: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in stamps.items() if k in _KNOWN}
+
+
+class Measurement:
+    """One (stack, cell, profile): a client session and its probes."""
+
+    def __init__(
+        self,
+        config: BenchConfig,
+        url: str,
+        stack: str,
+        cell: Cell,
+        profile: str,
+        results: StackResults,
+        advance: Callable[[], None],
+    ) -> None:
+        self.config = config
+        self.stack = stack
+        self.cell = cell
+        self.profile = profile
+        self.results = results
+        self._advance = advance
+        self._recording = False
+        self._probe_index: dict[int, int] = {}
+        self._frame_ids: set[int] = set()
+        self._sampled: list[FrameResult] = []
+        self.client = HeadlessClient(
+            ClientOptions(
+                url=url, game=config.game, resolution=cell.resolution, fps=cell.fps,
+                codec=cell.codec, bitrate=cell.bitrate, stack=stack, seed=config.seed,
+                profile=None if profile == NO_RELAY else profile,
+                sample_every=config.sample_every,
+            ),
+            on_frame=self._on_frame,
+            on_probe=self._on_probe,
+        )
+
+    async def run(self) -> None:
+        config, client = self.config, self.client
+        try:
+            await client.connect()
+            await client.wait_for_frames(1, timeout=15)
+            # Warm-up: rate control, jitter estimates and caches settle; not measured.
+            await asyncio.sleep(config.warmup)
+            self._recording = True
+            rng = random.Random(config.seed)
+            due = time.monotonic()
+            for index in range(config.probes):
+                due += config.probe_interval * (0.5 + rng.random())
+                await asyncio.sleep(max(due - time.monotonic(), 0.0))
+                seq = client.press("Space")
+                self._probe_index[seq] = index
+                self._advance()
+            # Open loop: the last probe gets its full timeout, then anything
+            # still pending is a miss.
+            await asyncio.sleep(config.probe_timeout)
+            self._recording = False
+            loss = await client.packet_loss()
+        finally:
+            await client.close()
+            client.finish()
+        self._undecoded_frames()
+        self._quality()
+        self.results.extras[(self.profile, self.cell.name)] = {
+            "stack": self.stack, "packet_loss": loss, "resolution": self.cell.resolution,
+            "fps": self.cell.fps, "codec": self.cell.codec, "bitrate": self.cell.bitrate,
+            "session": client.session_id,
+        }
+
+    def _on_probe(self, probe: ProbeResult) -> None:
+        index = self._probe_index.get(probe.seq)
+        if index is None:
+            return  # a key press of the warm-up (none are sent) or a stray
+        delay = probe.input_to_photon
+        missed = delay is None or delay > self.config.probe_timeout
+        stamps = {"input_sent": probe.input_sent}
+        if probe.frame is not None and not missed:
+            stamps.update(_stamps(probe.frame.stamps()))
+        self.results.add_probe(ProbeRecord(
+            profile=self.profile, cell=self.cell.name, probe=index, input_seq=probe.seq,
+            timestamps=stamps, input_to_photon=None if missed else delay, missed=missed,
+            frame_id=None if missed or probe.frame is None else probe.frame.frame_id,
+        ))
+
+    def _on_frame(self, result: FrameResult) -> None:
+        if not self._recording:
+            return
+        self._frame_ids.add(result.frame_id)
+        if result.luma is not None:
+            self._sampled.append(result)  # written once its quality is known
+            return
+        self.results.add_frame(self._frame_record(result))
+
+    def _frame_record(self, result: FrameResult) -> FrameRecord:
+        server = result.server
+        return FrameRecord(
+            profile=self.profile, cell=self.cell.name, frame_id=result.frame_id,
+            input_seq=result.input_seq, timestamps=_stamps(result.stamps()),
+            size_bytes=server.size_bytes if server else 0,
+            keyframe=server.keyframe if server else False,
+        )
+
+    def _undecoded_frames(self) -> None:
+        """Frames sent but never decoded, and ids never sent (skipped before sending)."""
+        if not self._frame_ids:
+            return
+        low, high = min(self._frame_ids), max(self._frame_ids)
+        sent_not_decoded = {r.frame_id: r for r in self.client.undecoded_records()
+                            if low <= r.frame_id <= high}
+        for frame_id in range(low, high + 1):
+            if frame_id in self._frame_ids:
+                continue
+            record = sent_not_decoded.get(frame_id)
+            self.results.add_frame(FrameRecord(
+                profile=self.profile, cell=self.cell.name, frame_id=frame_id,
+                input_seq=record.input_seq if record else None,
+                timestamps=_stamps(record.stamps()) if record else {},
+                size_bytes=record.size_bytes if record else 0,
+                decoded=False, drop_phase=DROP_NETWORK if record else DROP_ENCODE_SKIP,
+            ))
+
+    def _quality(self) -> None:
+        """PSNR/SSIM of sampled decoded frames against the server's source luma."""
+        directory = self.config.out / "samples" / f"session-{self.client.session_id}"
+        for result in self._sampled:
+            record = self._frame_record(result)
+            source = directory / f"frame-{result.frame_id}.npy"
+            if source.exists() and result.luma is not None:
+                reference = np.load(source)
+                if reference.shape == result.luma.shape:
+                    record.psnr = psnr(reference, result.luma)
+                    record.ssim = ssim(reference, result.luma)
+            self.results.add_frame(record)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def run_bench(
+    config: BenchConfig,
+    *,
+    console: Console | None = None,
+    extra_server_args: list[str] | None = None,
+) -> dict[str, list[ProfileSummary]]:
+    """Run every (stack, cell, profile) and write all outputs; returns summaries by stack."""
+    console = console or Console(stderr=True)
+    config.out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    write_metadata(config, started=started, finished=None)
+    server_args = ["--sample-dir", str(config.out / "samples"),
+                   "--sample-every", str(config.sample_every), *(extra_server_args or [])]
+    if config.extra_profiles is not None:
+        server_args += ["--profiles", str(config.extra_profiles)]
+    if config.metrics_port is not None:
+        server_args += ["--metrics", f"127.0.0.1:{config.metrics_port}"]
+    server = ServerProcess(args=server_args, log_path=config.out / "server.log")
+    results = {stack: StackResults(stack_dir(config.out, stack)) for stack in config.stacks}
+    interrupted = False
+    try:
+        url = await server.start()
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console, transient=False,
+        ) as progress:
+            for stack in config.stacks:
+                results[stack].open()
+                for cell in config.cells:
+                    for profile in config.profiles:
+                        label = f"{profile:<13} {cell.name} {stack}"
+                        task = progress.add_task(label, total=config.probes)
+                        measurement = Measurement(
+                            config, url, stack, cell, profile, results[stack],
+                            lambda task=task: progress.advance(task),  # type: ignore[misc]
+                        )
+                        await measurement.run()
+    except asyncio.CancelledError:
+        interrupted = True
+        console.print("[yellow]interrupted: writing what was measured[/]")
+    finally:
+        for stack_results in results.values():
+            stack_results.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server.stop()
+        shutil.rmtree(config.out / "samples", ignore_errors=True)
+    summaries = {stack: r.summarize(config.seed) for stack, r in results.items() if r.probes}
+    write_metadata(config, started=started, finished=time.time(), interrupted=interrupted)
+    everything = [s for stack in config.stacks for s in summaries.get(stack, [])]
+    if everything:
+        console.print(render_table(everything))
+    if "tuned" in summaries:
+        stock = stack_dir(config.out, "stock")
+        report = write_report(config.out, baseline=stock if "stock" in summaries else None)
+        console.print(f"report: {report}")
+    elif "stock" in summaries:
+        console.print(f"report: {write_report(stack_dir(config.out, 'stock'))}")
+    if interrupted:
+        raise asyncio.CancelledError
+    return summaries

@@ -1,0 +1,150 @@
+"""``cloudarcade bench``: input-to-photon across network profiles, with reports.
+
+``cloudarcade bench`` alone runs a quick default (three profiles, our stack
+and stock aiortc, about two minutes). ``cloudarcade bench compare A B`` says
+what changed between two result directories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from cloudarcade import runtime
+from cloudarcade.server.options import OptionError, parse_choice
+from cloudarcade.server.options import parse_game as _parse_game
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "bench", help="measure input-to-photon across network profiles",
+        description="Measure input-to-photon delay, stage by stage, across network profiles. "
+                    "Comma-separated codecs/resolutions/fps/bitrates make a sweep matrix.",
+    )
+    parser.add_argument("--profiles", default="ideal,5g-sa,lte",
+                        help="comma-separated profile names (see `cloudarcade profiles`)")
+    parser.add_argument("--game", default="probe")
+    parser.add_argument("--resolution", default="1280x720")
+    parser.add_argument("--fps", default="60")
+    parser.add_argument("--codec", default="h264")
+    parser.add_argument("--bitrate", default="8M")
+    parser.add_argument("--stack", default="tuned,stock",
+                        help="tuned (ours), stock (aiortc's own, the baseline), or both")
+    parser.add_argument("--probes", type=int, default=80, help="probes per profile and cell")
+    parser.add_argument("--probe-interval", type=float, default=0.15,
+                        help="mean seconds between probes (jittered ±50%%)")
+    parser.add_argument("--probe-timeout", type=float, default=1.0,
+                        help="seconds after which a probe with no photon is a miss")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results directory (default results/bench-DATE-TIME)")
+    parser.add_argument("--profiles-file", type=Path, default=None,
+                        help="a TOML file of extra profiles to choose from")
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="expose the server's Prometheus metrics on 127.0.0.1:PORT")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="check the harness: constant delays must move the median by 2d")
+    sub = parser.add_subparsers(dest="bench_command", metavar="{compare}")
+    compare = sub.add_parser("compare", help="what changed between two runs")
+    compare.add_argument("a", type=Path)
+    compare.add_argument("b", type=Path)
+
+
+def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from cloudarcade.bench.scenario import BenchConfig, build_cells, parse_list
+
+    out = args.out or Path("results") / datetime.now().strftime("bench-%Y%m%d-%H%M%S")
+    stacks = [parse_choice("stack", s, ("tuned", "stock")) for s in parse_list(args.stack)]
+    if args.probes < 1:
+        raise OptionError(f"probes: expected at least 1, got {args.probes}")
+    return BenchConfig(
+        out=out, profiles=parse_list(args.profiles),
+        cells=build_cells(args.codec, args.resolution, args.fps, args.bitrate),
+        stacks=stacks, game=_parse_game(args.game), probes=args.probes,
+        probe_interval=args.probe_interval, probe_timeout=args.probe_timeout,
+        warmup=args.warmup, seed=args.seed, metrics_port=args.metrics_port,
+        extra_profiles=args.profiles_file,
+    )
+
+
+def _check_profiles(names: list[str], extra: Path | None) -> None:
+    from cloudarcade.bench.scenario import NO_RELAY
+    from cloudarcade.netsim import load_profiles
+
+    known = load_profiles()
+    if extra is not None:
+        known.update(load_profiles(extra))
+    for name in names:
+        if name != NO_RELAY and name not in known:
+            raise OptionError(
+                f"unknown profile {name!r}; known profiles: {', '.join(known)} (or 'none')"
+            )
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        console = Console(stderr=True, width=120)  # logs and pipes: room for the table
+    if args.bench_command == "compare":
+        from cloudarcade.bench.compare import compare, print_changes
+
+        try:
+            print_changes(compare(args.a, args.b), Console())
+        except (ValueError, OSError) as exc:
+            print(f"cloudarcade bench compare: {exc}", file=sys.stderr)
+            return 2
+        return 0
+
+    from cloudarcade.bench import calibrate
+    from cloudarcade.bench.runner import run_bench
+    from cloudarcade.netsim import ProfileError
+
+    try:
+        config = _config(args)
+        if args.calibrate:
+            config.profiles = calibrate.calibration_profiles()
+            config.stacks = ["tuned"]
+            config.out.mkdir(parents=True, exist_ok=True)
+            config.extra_profiles = calibrate.write_profiles(config.out / "calibration.toml")
+        _check_profiles(config.profiles, config.extra_profiles)
+    except (OptionError, ProfileError) as exc:
+        print(f"cloudarcade bench: {exc}", file=sys.stderr)
+        return 2
+    console.print(f"cloudarcade bench → {config.out}  ({len(config.profiles)} profiles × "
+                  f"{len(config.cells)} cells × {', '.join(config.stacks)}, "
+                  f"{config.probes} probes each)")
+    try:
+        summaries = runtime.run(run_bench(config, console=console))
+    except asyncio.CancelledError:
+        console.print(f"stopped; partial results in {config.out}")
+        return 130
+    if args.calibrate:
+        from cloudarcade.bench.jsonl import PROBES_FILE, read_probes
+        from cloudarcade.bench.report import write_report
+
+        del summaries
+
+        probes, _ = read_probes(config.out / PROBES_FILE)
+        result = calibrate.write_calibration(config.out, probes)
+        write_report(config.out)
+        for check in result["checks"]:
+            console.print(
+                f"+{check['delay_ms_each_way']} ms each way: median moved "
+                f"{_fmt(check['measured_shift_ms'])} ms (expected {check['expected_shift_ms']}), "
+                f"error {_fmt(check['error_ms'])} ms"
+            )
+        console.print(f"relay overhead (ideal − no relay): {_fmt(result['relay_overhead_ms'])} ms; "
+                      f"calibration {'PASSED' if result['passed'] else 'FAILED'} "
+                      f"(±{result['tolerance_ms']} ms)")
+        return 0 if result["passed"] else 1
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.2f}"

@@ -1,0 +1,114 @@
+"""A short real benchmark run: server subprocess, relay, client, every output file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cloudarcade.bench.jsonl import read_frames, read_probes
+from cloudarcade.bench.runner import run_bench
+from cloudarcade.bench.scenario import BenchConfig, Cell
+from cloudarcade.bench.summary import read_summary
+
+pytestmark = pytest.mark.slow
+
+
+async def test_short_run_writes_every_output_consistently(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    config = BenchConfig(
+        out=out, profiles=["ideal", "wired"], cells=[Cell("h264", 640, 360, 30, 1_000_000)],
+        stacks=["tuned", "stock"], probes=12, probe_interval=0.12, warmup=0.5,
+        sample_every=15,
+    )
+    summaries = await run_bench(config)
+    for name in ("probes.jsonl", "frames.jsonl", "summary.json", "metadata.json",
+                 "report.html", "ecdf.png", "stages.png", "timeseries.png"):
+        assert (out / name).is_file(), name
+    for name in ("probes.jsonl", "frames.jsonl", "summary.json"):
+        assert (out / "stock" / name).is_file(), name
+
+    probes, skipped = read_probes(out / "probes.jsonl")
+    assert skipped == 0
+    assert len(probes) == 2 * 12  # every probe recorded, hit or miss
+    assert {p.profile for p in probes} == {"ideal", "wired"}
+    tuned = read_summary(out / "summary.json")
+    assert [s.profile for s in tuned] == ["ideal", "wired"]
+    for s in tuned:
+        mine = [p for p in probes if p.profile == s.profile]
+        assert s.latency.count == len(mine)
+        assert s.latency.misses == sum(p.missed for p in mine)
+        assert s.latency.misses <= 2
+        # The median in the summary is the median of the records.
+        delays = sorted(p.input_to_photon for p in mine if p.input_to_photon is not None)
+        assert s.latency.p50.value is not None
+        assert min(delays) <= s.latency.p50.value <= max(delays)
+        # Stage breakdown present and per-probe stages sum to the end-to-end delay.
+        assert {"encode", "decode", "downlink"} <= set(s.stage_medians)
+    hit = next(p for p in probes if not p.missed)
+    assert hit.timestamps["photon"] - hit.timestamps["input_sent"] == pytest.approx(
+        hit.input_to_photon)
+    # wired adds 27 ms each way: its median is clearly above ideal's.
+    ideal, wired = (s.latency.p50.value for s in tuned)
+    assert ideal is not None and wired is not None and wired - ideal > 0.030
+
+    frames, _ = read_frames(out / "frames.jsonl")
+    decoded = [f for f in frames if f.decoded]
+    assert len(decoded) > 20
+    assert any(f.psnr is not None for f in frames), "sampled frames carry PSNR"
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["seed"] == 1 and metadata["versions"]["aiortc"]
+    assert metadata["finished"] is not None and metadata["interrupted"] is False
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "wired" in html
+    assert set(summaries) == {"tuned", "stock"}
+
+
+def test_interrupted_run_leaves_valid_partial_results(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloudarcade.cli", "bench", "--profiles", "ideal,wired",
+         "--stack", "tuned", "--resolution", "640x360", "--fps", "30", "--bitrate", "1M",
+         "--probes", "200", "--probe-interval", "0.05", "--warmup", "0.3", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # Wait until some probes are on disk, then interrupt as a user would.
+        while time.monotonic() < deadline:
+            path = out / "probes.jsonl"
+            if path.exists() and path.read_text().count("\n") >= 20:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("no probes written within 60 s")
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output.decode(errors="replace")[-2000:]
+    probes, skipped = read_probes(out / "probes.jsonl")
+    assert len(probes) >= 20 and skipped <= 1
+    assert (out / "summary.json").is_file()
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["interrupted"] is True
+    # The server subprocess was stopped with the bench.
+    assert not _server_processes(out)
+
+
+def _server_processes(out: Path) -> list[str]:
+    try:
+        listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    return [line for line in listing.splitlines()
+            if "cloudarcade.cli serve" in line and str(out) in line]
+
