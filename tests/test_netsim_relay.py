@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from cloudarcade.netsim.packet import Packet
 from cloudarcade.netsim.profile import Profile, parse_profiles
 from cloudarcade.netsim.relay import Relay, open_relay
+from cloudarcade.netsim.stage import run_fake_clock
 
 HEADER = struct.Struct("!Id")
 
@@ -80,13 +82,16 @@ class Endpoint:
 async def _send(
     sock: socket.socket, dest: tuple[str, int], n: int, gap: float, size: int = 200
 ) -> None:
-    start = time.perf_counter()
+    # Each send waits a full gap after the previous one: after a stall of this
+    # process the sender must not catch up with a burst, which would make
+    # order-keeping delays (FIFO) apply where the test expects none.
+    last = -gap
     for i in range(n):
-        # Paced against an absolute schedule so sleep lateness does not accumulate.
-        delay = start + i * gap - time.perf_counter()
+        delay = last + gap - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        sock.sendto(HEADER.pack(i, time.perf_counter()).ljust(size, b"\0"), dest)
+        last = time.perf_counter()
+        sock.sendto(HEADER.pack(i, last).ljust(size, b"\0"), dest)
 
 
 @pytest.mark.parametrize("timer", ["thread", "asyncio"])
@@ -127,16 +132,30 @@ async def test_delivered_delay_distribution_matches_profile() -> None:
         # 12 ms apart > the 10 ms jitter range, so FIFO order never holds one back.
         await _send(client.sock, relay.address, 300, 0.012)
         await server.wait_for(300)
-        delays = np.array([(t - sent) for t, _, sent, _ in server.got])
-        model = profile.downlink.build(3, "x").stages[-1].model  # type: ignore[attr-defined]
-        ref = model.sample(5000, np.random.default_rng(1))
-        assert stats.ks_2samp(delays, ref).pvalue > 0.001
-        assert np.mean(delays) == pytest.approx(0.020, abs=0.0008)
-        assert np.percentile(delays, 99) == pytest.approx(0.0249, abs=0.0015)
     finally:
         await relay.close()
         server.close()
         client.close()
+    delays = np.array([(t - sent) for t, _, sent, _ in sorted(server.got, key=lambda g: g[1])])
+    assert len(delays) == 300
+    chain = profile.build_chain("uplink")
+    model = chain.stages[-1].model  # type: ignore[attr-defined]
+    # Same seed, same draws: the relay must deliver the fake-clock schedule,
+    # packet for packet, late only by its own overhead.
+    fake = run_fake_clock(chain, [(i * 0.012, Packet(b"", i * 0.012, i)) for i in range(300)])
+    error = delays - np.array([p.time - p.arrival for p in fake])
+    assert 0 <= np.median(error) < 0.001
+    # This machine is shared: another process can stall ours for tens of ms
+    # (seen here under load). Such packets are counted, bounded, and left out
+    # of the distribution test; a relay bug would shift all packets instead.
+    calm = np.abs(error) < 0.002
+    assert calm.mean() > 0.9, f"{(~calm).sum()} of 300 packets off schedule by > 2 ms"
+    # Against the model: KS test, mean within 0.8 ms (1 sigma of a 300-sample
+    # mean is 0.17 ms, plus the relay's own overhead), p99 within 1.5 ms.
+    ref = model.sample(5000, np.random.default_rng(1))
+    assert stats.ks_2samp(delays[calm], ref).pvalue > 0.001
+    assert np.mean(delays[calm]) == pytest.approx(0.020, abs=0.0008)
+    assert np.percentile(delays[calm], 99) == pytest.approx(model.quantile(0.99), abs=0.0015)
 
 
 async def test_loss_counts_event_log_and_two_clients(tmp_path: Path) -> None:
