@@ -47,7 +47,8 @@ class ServerProcess:
             self.url = await asyncio.wait_for(ready, timeout)
         except (TimeoutError, ServerProcessError):
             await self.stop()
-            tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
+            log = self.log_path
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise ServerProcessError(f"the server did not start; its log ends:\n{tail}") from None
         return self.url
 

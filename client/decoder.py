@@ -8,6 +8,7 @@ are handed on at once to ``on_frame``; the consumer keeps only the latest.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -39,6 +40,7 @@ class DecodedFrame:
 def open_decoder(codec: str) -> av.VideoCodecContext:
     """A decoder with frame threading off: frame threads add a frame of delay each."""
     ctx = av.CodecContext.create(codec, "r")
+    assert isinstance(ctx, av.VideoCodecContext)
     ctx.thread_type = "SLICE"
     ctx.thread_count = 2
     return ctx
@@ -87,10 +89,8 @@ class DecoderThread:
                 self._queue.put(None, timeout=0.1)
                 break
             except queue.Full:
-                try:
+                with contextlib.suppress(queue.Empty):
                     self._queue.get_nowait()
-                except queue.Empty:
-                    pass
         self._thread.join(timeout=5)
 
     def _run(self) -> None:

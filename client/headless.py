@@ -251,7 +251,8 @@ class HeadlessClient:
         self.summary.probes.append(probe)
         self.send_input(protocol.KeyEvent(seq=down, ts=now, code=code, down=True))
         self._seq += 1
-        self.send_input(protocol.KeyEvent(seq=self._seq, ts=time.monotonic(), code=code, down=False))
+        up = protocol.KeyEvent(seq=self._seq, ts=time.monotonic(), code=code, down=False)
+        self.send_input(up)
         return down
 
     async def run_inputs(self, duration: float) -> None:

@@ -66,7 +66,7 @@ STAGES: Final[tuple[tuple[str, str, str], ...]] = (
     ("decode", DECODE_START, DECODE_END),
     ("present", DECODE_END, PHOTON),
 )
-STAGE_NAMES: Final = tuple(name for name, _, _ in STAGES) + ("unaccounted",)
+STAGE_NAMES: Final = (*(name for name, _, _ in STAGES), "unaccounted")
 
 INPUT_TO_PHOTON: Final = "input_to_photon"
 

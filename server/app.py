@@ -26,7 +26,7 @@ MAX_OFFER_BYTES = 64 * 1024
 @dataclass
 class ServerConfig:
     host: str = "127.0.0.1"
-    defaults: SessionOptions = SessionOptions()
+    defaults: SessionOptions = field(default_factory=SessionOptions)
     max_sessions: int = 8
     # Network profiles a session may ask for by name (the shipped ones, plus
     # any loaded from a user file on the command line).

@@ -22,16 +22,16 @@ from pathlib import Path
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-import av  # noqa: E402
-import numpy as np  # noqa: E402
-import pygame  # noqa: E402
-from av.video.reformatter import VideoReformatter  # noqa: E402
+import av
+import numpy as np
+import pygame
+from av.video.reformatter import VideoReformatter
 
-from cloudarcade import framecode  # noqa: E402
-from cloudarcade.encoder import EncodedFrame, Encoder  # noqa: E402
-from cloudarcade.protocol import InputEvent  # noqa: E402
-from cloudarcade.server.games import Game  # noqa: E402
-from cloudarcade.server.timing import FrameTiming  # noqa: E402
+from cloudarcade import framecode
+from cloudarcade.encoder import EncodedFrame, Encoder
+from cloudarcade.protocol import InputEvent
+from cloudarcade.server.games import Game
+from cloudarcade.server.timing import FrameTiming
 
 logger = logging.getLogger(__name__)
 

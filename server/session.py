@@ -99,7 +99,9 @@ class GameSession:
                 return slot
         return None
 
-    async def add_viewer(self, offer: RTCSessionDescription, role: str) -> tuple[Viewer, RTCSessionDescription]:
+    async def add_viewer(
+        self, offer: RTCSessionDescription, role: str
+    ) -> tuple[Viewer, RTCSessionDescription]:
         """Answer a viewer's offer; a player gets the next free slot, else it spectates."""
         player = self.free_player_slot() if role == "player" else None
         viewer = Viewer(self, player=player, bind=self.bind, on_closed=self._viewer_closed)

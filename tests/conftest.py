@@ -7,13 +7,13 @@ import os
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-from collections.abc import AsyncIterator  # noqa: E402
+from collections.abc import AsyncIterator
 
-import pytest  # noqa: E402
-from aiohttp import web  # noqa: E402
+import pytest
+from aiohttp import web
 
-from cloudarcade.server.app import ServerConfig, create_app  # noqa: E402
-from cloudarcade.server.options import SessionOptions  # noqa: E402
+from cloudarcade.server.app import ServerConfig, create_app
+from cloudarcade.server.options import SessionOptions
 
 
 class RunningServer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import threading
 import time
@@ -58,7 +59,7 @@ async def test_stream_frames_inputs_and_clean_close(server: RunningServer, stack
     # Frame ids read from the pixels increase.
     ids = list(client.summary.frame_ids)
     assert len(ids) >= 5
-    assert all(b > a for a, b in zip(ids, ids[1:], strict=False)), ids
+    assert all(b > a for a, b in itertools.pairwise(ids)), ids
 
     # An input changes the probe marker within a bounded number of frames.
     def marker() -> bool | None:
@@ -139,7 +140,7 @@ async def test_unknown_profile_lists_known_ones(server: RunningServer) -> None:
 
 async def test_unknown_share_token_is_404(server: RunningServer) -> None:
     client = HeadlessClient(ClientOptions(url=server.url, join="nope"))
-    with pytest.raises(ClientError, match="404.*share token"):
+    with pytest.raises(ClientError, match=r"404.*share token"):
         await client.connect()
     await client.close()
 

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.headless:
         from cloudarcade.client.window import play_window
 
-        return play_window(options)
+        result: int = play_window(options)
+        return result
     try:
         summary = runtime.run(play_headless(options, args.duration))
     except ClientError as exc:
