@@ -1,0 +1,56 @@
+"""Metrics of a real running server with a real client connected, checked by promtool."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from cloudarcade.client.headless import ClientOptions, HeadlessClient
+
+from .conftest import RunningServer
+
+pytestmark = pytest.mark.slow
+
+
+def _samples(text: str) -> dict[str, float]:
+    """name{labels} → value, summed over labels, for the families we check."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[sample.name] = out.get(sample.name, 0.0) + sample.value
+    return out
+
+
+async def test_promtool_accepts_a_real_scrape_with_a_client(server: RunningServer) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: `make test` installs the Debian package prometheus"
+    client = HeadlessClient(ClientOptions(url=server.url, game="probe"))
+    await client.connect()
+    await client.wait_for_frames(20, timeout=15)
+    for _ in range(5):
+        client.press("Space")
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    await client.close()
+
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=30)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    samples = _samples(text)
+    assert samples["cloudarcade_frames_encoded_total"] >= 20
+    assert samples["cloudarcade_frames_sent_total"] >= 20
+    assert samples["cloudarcade_inputs_received_total"] >= 10  # 5 presses, down + up
+    assert samples["cloudarcade_encode_seconds_count"] >= 20
+    assert samples["cloudarcade_stage_seconds_count"] > 0
+    assert samples["cloudarcade_sessions_started_total"] >= 1
+    # No session or frame ids among the labels.
+    assert "session=" not in text and "frame_id" not in text
