@@ -11,7 +11,6 @@ end, one clock) p50/p95/p99, side by side, with our/stock ratios.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import tempfile
