@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from aiortc import RTCSessionDescription
 
 from cloudarcade.metrics import REGISTRY, add_metrics_route
 from cloudarcade.netsim import Profile, load_profiles
+from cloudarcade.server.limits import Limits
 from cloudarcade.server.options import OptionError, SessionOptions
 from cloudarcade.server.session import GameSession, OfferError
 from cloudarcade.server.web import add_web_routes
@@ -37,10 +39,16 @@ class ServerConfig:
     # ``sample_dir/session-<id>/`` (the bench's PSNR/SSIM reference).
     sample_dir: Path | None = None
     sample_every: int = 60
+    # When set, ``/offer`` (and so joining through a share link) needs it:
+    # ``Authorization: Bearer TOKEN`` or ``"token"`` in the JSON body.
+    token: str | None = None
+    limits: Limits = field(default_factory=Limits)
 
 
 SESSIONS = web.AppKey("sessions", dict)
 CONFIG = web.AppKey("config", ServerConfig)
+# (status, what) -> when a refusal of that kind was last logged.
+REFUSALS_LOGGED = web.AppKey("refusals_logged", dict)
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
@@ -57,54 +65,69 @@ async def offer(request: web.Request) -> web.Response:
     """
     config = request.app[CONFIG]
     sessions: dict[int, GameSession] = request.app[SESSIONS]
+    authorized = config.token is None or _bearer_ok(request, config.token)
     if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
-        return _error(413, f"offer body too large: at most {MAX_OFFER_BYTES} bytes")
+        return _refuse(request, 413, f"offer body too large: at most {MAX_OFFER_BYTES} bytes")
     raw = await request.content.read(MAX_OFFER_BYTES + 1)
     if len(raw) > MAX_OFFER_BYTES:
-        return _error(413, f"offer body too large: at most {MAX_OFFER_BYTES} bytes")
+        return _refuse(request, 413, f"offer body too large: at most {MAX_OFFER_BYTES} bytes")
     try:
         body: Any = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _error(400, f"offer body is not JSON: {exc}")
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        body = None
+        if authorized:
+            return _refuse(request, 400, f"offer body is not JSON: {exc}")
+    if not authorized:
+        assert config.token is not None
+        if not (isinstance(body, dict) and _token_ok(body.get("token"), config.token)):
+            return _refuse(request, 401, "an access token is required: "
+                                         "'Authorization: Bearer TOKEN' or \"token\" in the body",
+                           **{"WWW-Authenticate": 'Bearer realm="cloudarcade"'})
     if not isinstance(body, dict):
-        return _error(400, "offer body: expected a JSON object with 'sdp' and 'type'")
+        return _refuse(request, 400, "offer body: expected a JSON object with 'sdp' and 'type'")
     if body.get("type") != "offer":
-        return _error(400, f"type: expected 'offer', got {body.get('type')!r}")
+        return _refuse(request, 400, f"type: expected 'offer', got {_short(body.get('type'))}")
     sdp = body.get("sdp")
     if not isinstance(sdp, str) or not sdp.startswith("v=0"):
-        return _error(400, "sdp: expected an SDP string starting with 'v=0'")
+        return _refuse(request, 400, "sdp: expected an SDP string starting with 'v=0'")
     try:
         options = config.defaults.updated(body)
     except OptionError as exc:
-        return _error(400, str(exc))
+        return _refuse(request, 400, str(exc))
     profile_name = body.get("profile", options.profile)
     if profile_name is not None:
         if not isinstance(profile_name, str) or profile_name not in config.profiles:
-            return _error(400, f"unknown profile {profile_name!r}; known profiles: "
-                               f"{', '.join(config.profiles)}")
+            return _refuse(request, 400, f"unknown profile {_short(profile_name)}; known profiles: "
+                                         f"{', '.join(config.profiles)}")
         options = replace(options, profile=profile_name)
     role = body.get("role", "player")
     if role not in ("player", "spectator"):
-        return _error(400, f"role: expected 'player' or 'spectator', got {role!r}")
+        return _refuse(request, 400,
+                       f"role: expected 'player' or 'spectator', got {_short(role)}")
     join = body.get("join")
     if join is not None:
         session = _find_shared(sessions, join)
         if session is None:
-            return _error(404, "join: no session has this share token (it may have ended)")
+            return _refuse(request, 404,
+                           "join: no session has this share token (it may have ended)")
+        if len(session.viewers) >= config.limits.max_viewers:
+            return _refuse(request, 503, f"session full: {config.limits.max_viewers} viewers",
+                           **{"Retry-After": "5"})
     else:
         if len(sessions) >= config.max_sessions:
-            return _error(503, f"server full: {config.max_sessions} sessions",
-                          **{"Retry-After": "5"})
+            return _refuse(request, 503, f"server full: {config.max_sessions} sessions",
+                           **{"Retry-After": "5"})
         profile = config.profiles[options.profile] if options.profile is not None else None
         session = GameSession(options, bind=config.host, profile=profile,
                               sample_dir=config.sample_dir, sample_every=config.sample_every,
+                              limits=config.limits,
                               on_closed=lambda s, reason: _forget(sessions, s))
         sessions[session.id] = session
     try:
         viewer, answer = await session.add_viewer(RTCSessionDescription(sdp=sdp, type="offer"),
                                                   role)
     except OfferError as exc:
-        return _error(400, str(exc))
+        return _refuse(request, 400, str(exc))
     except Exception:
         logger.exception("failed to answer an offer")
         return _error(500, "internal error while answering the offer; see the server log")
@@ -127,9 +150,45 @@ def _find_shared(sessions: dict[int, GameSession], token: object) -> GameSession
         return None
     for session in sessions.values():
         # Constant-time: a share token is a capability.
-        if hmac.compare_digest(session.share.encode(), token.encode()):
+        if _token_ok(token, session.share):
             return session
     return None
+
+
+def _token_ok(given: object, expected: str) -> bool:
+    """``given == expected`` in constant time; False for anything but a string."""
+    if not isinstance(given, str):
+        return False
+    # surrogatepass: JSON may carry lone surrogates ("\\ud800"); they must not raise.
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
+                               expected.encode("utf-8", "surrogatepass"))
+
+
+def _bearer_ok(request: web.Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and _token_ok(given.strip(), token)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# Refusals are logged at most once per (status, reason) per this many seconds:
+# a client retrying in a loop must not flood the log.
+_REFUSAL_LOG_INTERVAL = 60.0
+
+
+def _refuse(request: web.Request, status: int, message: str, **headers: str) -> web.Response:
+    key = (status, message.split(":", 1)[0][:40])
+    now = time.monotonic()
+    logged = request.app[REFUSALS_LOGGED]
+    if now - logged.get(key, -_REFUSAL_LOG_INTERVAL) >= _REFUSAL_LOG_INTERVAL:
+        if len(logged) > 256:
+            logged.clear()
+        logged[key] = now
+        logger.warning("offer from %s refused (%d): %s", request.remote, status, message)
+    return _error(status, message, **headers)
 
 
 
@@ -150,6 +209,7 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_OFFER_BYTES)
     app[CONFIG] = config or ServerConfig()
     app[SESSIONS] = {}
+    app[REFUSALS_LOGGED] = {}
     app.router.add_post("/offer", offer)
     app.router.add_get("/healthz", healthz)
     add_web_routes(app)

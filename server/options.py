@@ -17,8 +17,8 @@ from cloudarcade.server.games import available_games
 STACKS = ("tuned", "stock")
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160
 
-_RESOLUTION = re.compile(r"^(\d{2,5})x(\d{2,5})$")
-_BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
+_RESOLUTION = re.compile(r"([0-9]{2,5})x([0-9]{2,5})")
+_BITRATE = re.compile(r"([0-9]+(?:\.[0-9]+)?)([kKmM]?)")
 
 
 class OptionError(ValueError):
@@ -72,9 +72,14 @@ class SessionOptions:
         return replace(self, **changes)
 
 
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def parse_choice(field: str, value: object, known: tuple[str, ...] | list[str]) -> str:
     if not isinstance(value, str) or value not in known:
-        raise OptionError(f"unknown {field} {value!r}; known {field}s: {', '.join(known)}")
+        raise OptionError(f"unknown {field} {_short(value)}; known {field}s: {', '.join(known)}")
     return value
 
 
@@ -84,22 +89,23 @@ def parse_game(value: object) -> str:
 
 def parse_codec(value: object) -> str:
     if not isinstance(value, str) or value not in CODECS:
-        raise OptionError(unknown_codec_message(str(value)))
+        raise OptionError(unknown_codec_message(str(value)[:40]))
     return value
 
 
 def parse_int(field: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool):
-        raise OptionError(f"{field}: expected an integer {low}..{high}, got {value!r}")
+        raise OptionError(f"{field}: expected an integer {low}..{high}, got {_short(value)}")
     try:
         number = int(value)  # type: ignore[call-overload]
         assert isinstance(number, int)
-    except (TypeError, ValueError):
-        raise OptionError(f"{field}: expected an integer {low}..{high}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
+        message = f"{field}: expected an integer {low}..{high}, got {_short(value)}"
+        raise OptionError(message) from None
     if isinstance(value, float) and value != number:
-        raise OptionError(f"{field}: expected an integer {low}..{high}, got {value!r}")
+        raise OptionError(f"{field}: expected an integer {low}..{high}, got {_short(value)}")
     if not low <= number <= high:
-        raise OptionError(f"{field}: expected an integer {low}..{high}, got {value!r}")
+        raise OptionError(f"{field}: expected an integer {low}..{high}, got {_short(value)}")
     return number
 
 
@@ -108,14 +114,16 @@ def parse_fps(value: object) -> int:
 
 
 def parse_resolution(value: object) -> tuple[int, int]:
-    match = _RESOLUTION.match(value) if isinstance(value, str) else None
+    match = _RESOLUTION.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise OptionError(f"resolution: expected WIDTHxHEIGHT like 1280x720, got {value!r}")
+        raise OptionError(
+            f"resolution: expected WIDTHxHEIGHT like 1280x720, got {_short(value)}"
+        )
     width, height = int(match[1]), int(match[2])
     if not (320 <= width <= MAX_WIDTH and 180 <= height <= MAX_HEIGHT) or width % 2 or height % 2:
         raise OptionError(
             f"resolution: expected an even width 320..{MAX_WIDTH} and an even "
-            f"height 180..{MAX_HEIGHT}, got {value!r}"
+            f"height 180..{MAX_HEIGHT}, got {_short(value)}"
         )
     return width, height
 
@@ -125,11 +133,16 @@ def parse_bitrate(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     else:
-        match = _BITRATE.match(value) if isinstance(value, str) else None
+        match = _BITRATE.fullmatch(value) if isinstance(value, str) else None
         if match is None:
-            raise OptionError(f"bitrate: expected bits/s like 8M, 800k or 8000000, got {value!r}")
+            raise OptionError(
+                f"bitrate: expected bits/s like 8M, 800k or 8000000, got {_short(value)}"
+            )
         scale = {"": 1, "k": 1_000, "m": 1_000_000}[match[2].lower()]
-        number = int(float(match[1]) * scale)
+        amount = float(match[1]) * scale
+        if not amount < 1e12:  # also inf from a very long digit string
+            raise OptionError(f"bitrate: expected 100k..200M bits/s, got {_short(value)}")
+        number = int(amount)
     if not 100_000 <= number <= 200_000_000:
-        raise OptionError(f"bitrate: expected 100k..200M bits/s, got {value!r}")
+        raise OptionError(f"bitrate: expected 100k..200M bits/s, got {_short(value)}")
     return number

@@ -8,6 +8,7 @@ session ends when its last viewer leaves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import secrets
@@ -20,8 +21,10 @@ from aiortc import RTCSessionDescription
 from cloudarcade import protocol
 from cloudarcade.encoder import EncodedFrame, create_encoder, rtp_codec_for
 from cloudarcade.metrics import METRICS, Metrics, NetsimMetrics, SessionMetrics
+from cloudarcade.metrics.definitions import RATE_LIMITED
 from cloudarcade.netsim import Profile
 from cloudarcade.server.games import create_game
+from cloudarcade.server.limits import Limits
 from cloudarcade.server.options import SessionOptions
 from cloudarcade.server.pipeline import LumaSampler, Pipeline, RawFrame
 from cloudarcade.server.timing import FrameTiming
@@ -50,6 +53,7 @@ class GameSession:
         sample_dir: Path | None = None,
         sample_every: int = 60,
         metrics: Metrics = METRICS,
+        limits: Limits | None = None,
         on_closed: Callable[[GameSession, str], None] | None = None,
     ) -> None:
         self.id = next(_ids)
@@ -58,6 +62,9 @@ class GameSession:
         self.bind = bind
         self.profile = profile
         self.created = time.monotonic()
+        self.limits = limits or Limits()
+        self.last_input = self.created
+        self._idle_task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
         self._on_closed = on_closed
         self._closing: asyncio.Task[None] | None = None
@@ -116,6 +123,9 @@ class GameSession:
     def viewer_connected(self, viewer: Viewer) -> None:
         if not self.pipeline.started:
             self.pipeline.start()
+            if self.limits.idle_timeout > 0 and self._idle_task is None:
+                self.last_input = time.monotonic()
+                self._idle_task = asyncio.ensure_future(self._watch_idle())
         else:
             # A new viewer can only start decoding at a keyframe.
             self.request_keyframe("start")
@@ -132,14 +142,33 @@ class GameSession:
     # Inputs (event loop thread).
     def input_received(self, event: protocol.InputEvent, player: int, received: float) -> None:
         self.metrics.input_received()
+        self.last_input = received
         self.pipeline.push_input(event, player, received)
 
     def input_rejected(self, error: protocol.ProtocolError) -> None:
-        self.metrics.input_rejected(error.reason)
-        if error.reason not in self._rejected_logged:
+        self._reject(error.reason, str(error))
+
+    def input_rate_limited(self, rate: float, burst: float) -> None:
+        self._reject(RATE_LIMITED, f"more than {rate:g} messages/s (burst {burst:g}); dropped")
+
+    def _reject(self, reason: str, message: str) -> None:
+        self.metrics.input_rejected(reason)
+        if reason not in self._rejected_logged:
             # Once per reason per session: a bad client must not flood the log.
-            self._rejected_logged.add(error.reason)
-            logger.warning("%r: input rejected (%s): %s", self, error.reason, error)
+            self._rejected_logged.add(reason)
+            logger.warning("%r: input rejected (%s): %s", self, reason, message)
+
+    async def _watch_idle(self) -> None:
+        """Close the session when no player input arrived for ``limits.idle_timeout``."""
+        timeout = self.limits.idle_timeout
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                idle = time.monotonic() - self.last_input
+                if idle >= timeout:
+                    logger.info("%r: no input for %.0f s", self, idle)
+                    self.close("timeout")
+                    return
+                await asyncio.sleep(timeout - idle + 0.01)
 
     # Pipeline callbacks arrive on worker threads.
     def _rendered_in_thread(self, timing: FrameTiming) -> None:
@@ -188,6 +217,10 @@ class GameSession:
     async def _close(self, reason: str) -> None:
         logger.info("%r: closing (%s)", self, reason)
         try:
+            if self._idle_task is not None and self._idle_task is not asyncio.current_task():
+                self._idle_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._idle_task
             for viewer in list(self.viewers.values()):
                 await viewer.close(reason)
             await asyncio.to_thread(self.pipeline.stop)

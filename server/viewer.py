@@ -30,6 +30,7 @@ from cloudarcade import protocol
 from cloudarcade.encoder import EncodedFrame
 from cloudarcade.ice import create_peer_connection
 from cloudarcade.netsim import Profile, Relay, candidate_addresses, rewrite_sdp_candidates
+from cloudarcade.server.limits import TokenBucket
 from cloudarcade.server.pipeline import RawFrame
 from cloudarcade.server.timing import FRAMES_CHANNEL, FrameTiming
 from cloudarcade.server.tracks import PacketTrack, StockTrack
@@ -87,6 +88,11 @@ class Viewer:
         self._on_closed = on_closed
         self._closing: asyncio.Task[None] | None = None
         self._stats_task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        limits = session.limits
+        self._inputs = TokenBucket(limits.input_rate, limits.input_burst, time.monotonic())
+        # Any RTCP from the client (receiver reports, NACK, PLI) proves it is alive.
+        self.last_rtcp = time.monotonic()
         self.pc = create_peer_connection(bind)
         self._frames_channel: RTCDataChannel | None = None
         self._sender: RTCRtpSender | None = None
@@ -139,7 +145,39 @@ class Viewer:
         sdp = local.sdp
         if relay is not None:
             sdp = self._relay_answer(sdp, relay)
+        self._watchdog = asyncio.ensure_future(self._watch())
         return RTCSessionDescription(sdp=sdp, type=local.type)
+
+    async def _watch(self) -> None:
+        """Close a viewer that never connects, or whose client went silent.
+
+        A client killed without a goodbye sends nothing more: aioice's consent
+        check notices after about 30 s; missing RTCP (the receiver reports
+        every 0.5-1.5 s) says so sooner.
+        """
+        limits = self.session.limits
+        with contextlib.suppress(asyncio.CancelledError):
+            if limits.ice_timeout > 0:
+                deadline = time.monotonic() + limits.ice_timeout
+                while self.pc.connectionState != "connected":
+                    if time.monotonic() >= deadline:
+                        logger.warning("%r: not connected after %.0f s (ICE state %s)", self,
+                                       limits.ice_timeout, self.pc.iceConnectionState)
+                        self.close("timeout")
+                        return
+                    await asyncio.sleep(min(0.25, limits.ice_timeout))
+            if limits.liveness_timeout <= 0:
+                return
+            check = min(1.0, limits.liveness_timeout / 4)
+            while True:
+                await asyncio.sleep(check)
+                if self.pc.connectionState != "connected":
+                    continue
+                silent = time.monotonic() - self.last_rtcp
+                if silent > limits.liveness_timeout:
+                    logger.warning("%r: no RTCP from the client for %.1f s", self, silent)
+                    self.close("timeout")
+                    return
 
     # A netsim relay on the media path. Both SDPs are rewritten: the client
     # sees the relay's listen port as our candidate, and we see the relay's
@@ -174,6 +212,7 @@ class Viewer:
         metrics = self.session.metrics
 
         async def handle(packet: Any) -> None:
+            self.last_rtcp = time.monotonic()
             if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
                 metrics.pli()
                 self.session.request_keyframe("pli" if packet.fmt == RTCP_PSFB_PLI else "fir")
@@ -215,6 +254,10 @@ class Viewer:
 
     def _on_message(self, data: str | bytes) -> None:
         received = time.monotonic()
+        # Before parsing: a flood must cost as little as possible.
+        if not self._inputs.take(received):
+            self.session.input_rate_limited(self._inputs.rate, self._inputs.burst)
+            return
         try:
             message = protocol.parse(data)
         except protocol.ProtocolError as exc:
@@ -285,6 +328,7 @@ class Viewer:
         state = self.pc.connectionState
         logger.info("%r: connection %s", self, state)
         if state == "connected":
+            self.last_rtcp = time.monotonic()
             self._stats_task = asyncio.ensure_future(self._poll_stats())
             self.session.viewer_connected(self)
         elif state in ("failed", "closed"):
@@ -299,9 +343,11 @@ class Viewer:
     async def _close(self, reason: str) -> None:
         logger.info("%r: closing (%s)", self, reason)
         try:
-            if self._stats_task is not None:
-                self._stats_task.cancel()
-                await self._stats_task
+            for task in (self._stats_task, self._watchdog):
+                if task is not None and task is not asyncio.current_task():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             self.track.stop()
             await self.pc.close()
             for relay in self.relays:

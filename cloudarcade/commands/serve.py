@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from cloudarcade import runtime
 from cloudarcade.metrics import REGISTRY, bound_port, start_metrics_server
 from cloudarcade.netsim import ProfileError, get_profile, load_profiles
 from cloudarcade.server.app import ServerConfig, create_app
+from cloudarcade.server.limits import Limits
 from cloudarcade.server.options import OptionError, SessionOptions
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="more profiles that clients may ask for by name")
     parser.add_argument("--metrics", type=_address, default=None, metavar="HOST:PORT",
                         help="serve /metrics on its own address instead of the public port")
+    parser.add_argument("--token", default=None,
+                        help="access token required by /offer and share links "
+                             "(default: $CLOUDARCADE_TOKEN; none: open to who can reach the port)")
+    parser.add_argument("--ice-timeout", type=float, default=Limits.ice_timeout, metavar="S",
+                        help="close a viewer not connected S seconds after its answer (0: off)")
+    parser.add_argument("--idle-timeout", type=float, default=Limits.idle_timeout, metavar="S",
+                        help="close a session with no player input for S seconds (0: off)")
     parser.add_argument("--sample-dir", type=Path, default=None,
                         help="save every Nth source frame's luma here (for PSNR/SSIM)")
     parser.add_argument("--sample-every", type=int, default=60)
@@ -78,10 +87,16 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         profile = profiles.get(args.profile) or get_profile(args.profile)
         profiles[profile.name] = profile
         defaults = replace(defaults, profile=profile.name)
+    token = args.token if args.token is not None else os.environ.get("CLOUDARCADE_TOKEN")
+    try:
+        limits = Limits(ice_timeout=args.ice_timeout, idle_timeout=args.idle_timeout)
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
     return ServerConfig(
         host=args.host, defaults=defaults, max_sessions=args.max_sessions, profiles=profiles,
         metrics_on_public_port=args.metrics is None,
         sample_dir=args.sample_dir, sample_every=args.sample_every,
+        token=token or None, limits=limits,
     )
 
 
@@ -117,7 +132,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"cloudarcade serve: {exc}", file=sys.stderr)
         return 2
     if not (args.host == "localhost" or args.host.startswith("127.")):
-        logger.warning("binding %s: the server is reachable from other hosts", args.host)
+        logger.warning("binding %s: the server is reachable from other hosts%s", args.host,
+                       "" if config.token else "; anyone who reaches it can start sessions "
+                       "(set --token or CLOUDARCADE_TOKEN)")
     try:
         runtime.run(serve(config, args.port, args.metrics), use_uvloop=not args.no_uvloop)
     except asyncio.CancelledError:
