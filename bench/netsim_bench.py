@@ -126,7 +126,14 @@ def _run_point(
     sink_addr = parent.recv()
 
     async def main() -> Point:
-        relay = Relay(profile, ("127.0.0.1", 0), sink_addr, timer=timer, window=2_000_000)
+        relay = Relay(
+            profile,
+            ("127.0.0.1", 0),
+            sink_addr,
+            timer=timer.removesuffix("+rt"),
+            window=2_000_000,
+            realtime=timer.endswith("+rt"),
+        )
         addr = await relay.start()
         cpu0, wall0 = time.process_time(), time.perf_counter()
         parent.send(addr)
@@ -201,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per point")
     parser.add_argument("--rates", default="1000,5000,20000", help="packets/s, comma-separated")
     parser.add_argument("--loops", default="asyncio,uvloop")
-    parser.add_argument("--timers", default="thread,asyncio")
+    parser.add_argument(
+        "--timers",
+        default="thread,thread+rt,asyncio",
+        help="thread, thread+rt (pacer in SCHED_FIFO), asyncio",
+    )
     args = parser.parse_args(argv)
     constant = parse_profiles(
         {"bench": {"description": "10 ms constant", "source": "bench", "delay_ms": 10}},

@@ -40,6 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--timer", choices=("thread", "asyncio"), default="thread", help="departure timer"
     )
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="run the pacer thread in SCHED_FIFO (needs CAP_SYS_NICE; steadier on busy machines)",
+    )
 
 
 def _line(name: str, s: DirectionStats) -> str:
@@ -54,7 +59,14 @@ def _line(name: str, s: DirectionStats) -> str:
 async def _serve(
     profile: Profile, args: argparse.Namespace, listen: tuple[str, int], forward: tuple[str, int]
 ) -> int:
-    relay = Relay(profile, listen, forward, event_log=args.event_log, timer=args.timer)
+    relay = Relay(
+        profile,
+        listen,
+        forward,
+        event_log=args.event_log,
+        timer=args.timer,
+        realtime=args.realtime,
+    )
     try:
         addr = await relay.start()
     except OSError as exc:
