@@ -41,8 +41,10 @@ async def test_promtool_accepts_a_real_scrape_with_a_client(server: RunningServe
         text = await response.text()
     await client.close()
 
-    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
-                           text=True, timeout=30)
+    check = await asyncio.to_thread(
+        subprocess.run, [promtool, "check", "metrics"], input=text, capture_output=True,
+        text=True, timeout=30,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
 
     samples = _samples(text)
