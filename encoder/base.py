@@ -73,9 +73,30 @@ class Encoder(abc.ABC):
         self._context = self._open()
         self._frames = 0
 
+    #: The libavcodec encoder to open.
+    av_codec: ClassVar[str]
+
     @abc.abstractmethod
+    def options(self) -> dict[str, str]:
+        """The encoder's private options (libavcodec AVOptions) for ``self.config``."""
+
     def _open(self) -> av.VideoCodecContext:
-        """Create and open the codec context; raise on failure."""
+        """Create and open the codec context; raises when the codec won't open."""
+        c = self.config
+        ctx = av.CodecContext.create(self.av_codec, "w")
+        assert isinstance(ctx, av.VideoCodecContext)
+        ctx.width = c.width
+        ctx.height = c.height
+        ctx.pix_fmt = "yuv420p"
+        ctx.time_base = VIDEO_TIME_BASE
+        ctx.framerate = fractions.Fraction(c.fps, 1)
+        ctx.bit_rate = c.bitrate
+        # Long GOP: keyframes come on request (PLI/FIR, a new viewer).
+        ctx.gop_size = 10 * c.fps
+        ctx.max_b_frames = 0
+        ctx.options = self.options()
+        ctx.open()
+        return ctx
 
     @property
     def codec_name(self) -> str:

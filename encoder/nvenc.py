@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import fractions
-
-import av
-
-from .base import VIDEO_TIME_BASE, Encoder
+from .base import Encoder
 
 
 class NvencEncoder(Encoder):
@@ -18,19 +14,10 @@ class NvencEncoder(Encoder):
 
     name = "h264_nvenc"
     rtp_codec = "H264"
+    av_codec = "h264_nvenc"
 
-    def _open(self) -> av.VideoCodecContext:
-        c = self.config
-        ctx = av.CodecContext.create("h264_nvenc", "w")
-        ctx.width = c.width
-        ctx.height = c.height
-        ctx.pix_fmt = "yuv420p"
-        ctx.time_base = VIDEO_TIME_BASE
-        ctx.framerate = fractions.Fraction(c.fps, 1)
-        ctx.bit_rate = c.bitrate
-        ctx.gop_size = 10 * c.fps
-        ctx.max_b_frames = 0
-        ctx.options = {
+    def options(self) -> dict[str, str]:
+        return {
             "preset": "p1",
             "tune": "ull",
             "rc": "cbr",
@@ -38,5 +25,3 @@ class NvencEncoder(Encoder):
             "forced-idr": "1",
             "profile": "baseline",
         }
-        ctx.open()
-        return ctx

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import fractions
-
-import av
-
-from .base import VIDEO_TIME_BASE, Encoder
+from .base import Encoder
 
 
 class Vp8Encoder(Encoder):
@@ -14,28 +10,19 @@ class Vp8Encoder(Encoder):
 
     name = "vp8"
     rtp_codec = "VP8"
+    av_codec = "libvpx"
 
-    def _open(self) -> av.VideoCodecContext:
-        c = self.config
-        ctx = av.CodecContext.create("libvpx", "w")
-        ctx.width = c.width
-        ctx.height = c.height
-        ctx.pix_fmt = "yuv420p"
-        ctx.time_base = VIDEO_TIME_BASE
-        ctx.framerate = fractions.Fraction(c.fps, 1)
-        ctx.bit_rate = c.bitrate
-        ctx.gop_size = 10 * c.fps
-        ctx.options = {
+    def options(self) -> dict[str, str]:
+        return {
             "deadline": "realtime",
             "cpu-used": "8",
             "lag-in-frames": "0",
             "error-resilient": "1",
             "static-thresh": "0",
             "undershoot-pct": "95",
+            # Rate-control buffer in ms: small, like x264's one-frame VBV.
             "buf-initial-sz": "500",
             "buf-optimal-sz": "600",
             "buf-sz": "1000",
             "threads": "2",
         }
-        ctx.open()
-        return ctx

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import fractions
-
-import av
-
-from .base import VIDEO_TIME_BASE, Encoder
+from .base import Encoder
 
 
 class X264Encoder(Encoder):
@@ -15,28 +11,21 @@ class X264Encoder(Encoder):
     The VBV of one frame interval keeps every frame near the mean size, so no
     frame queues behind a big one on a rate-limited link. No ``nal-hrd=cbr``:
     that pads every frame with filler up to the budget, which spends the link's
-    capacity on nothing. The GOP is long
-    (10 s); keyframes come on request (PLI/FIR, a new viewer). ``forced-idr``
-    makes a requested I picture an IDR, which a decoder can start from.
+    capacity on nothing. The GOP is long (10 s); keyframes come on request.
+    ``forced-idr`` makes a requested I picture an IDR, which a decoder can
+    start from; ``repeat-headers`` puts SPS/PPS before every keyframe so a
+    viewer who joins late can start there.
     """
 
     name = "libx264"
     rtp_codec = "H264"
+    av_codec = "libx264"
 
-    def _open(self) -> av.VideoCodecContext:
+    def options(self) -> dict[str, str]:
         c = self.config
-        ctx = av.CodecContext.create("libx264", "w")
-        ctx.width = c.width
-        ctx.height = c.height
-        ctx.pix_fmt = "yuv420p"
-        ctx.time_base = VIDEO_TIME_BASE
-        ctx.framerate = fractions.Fraction(c.fps, 1)
-        ctx.bit_rate = c.bitrate
-        ctx.gop_size = 10 * c.fps
-        ctx.max_b_frames = 0
         kbps = c.bitrate // 1000
         vbv_kbit = max(kbps // c.fps, 1)
-        ctx.options = {
+        return {
             "preset": "ultrafast",
             "tune": "zerolatency",
             "profile": "baseline",
@@ -46,5 +35,3 @@ class X264Encoder(Encoder):
                 f":keyint={10 * c.fps}:min-keyint={c.fps}:scenecut=0:repeat-headers=1"
             ),
         }
-        ctx.open()
-        return ctx
