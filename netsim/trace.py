@@ -46,7 +46,8 @@ def parse_trace(text: str, source: str = "<memory>") -> Trace:
         lines.pop()  # the newline that ends the last line
     for lineno, raw in enumerate(lines, 1):
         line = raw.strip()
-        if not line.isdigit():
+        # ASCII only: str.isdigit() also accepts digits like '²' that int() refuses.
+        if not (line.isascii() and line.isdigit()):
             raise ValueError(
                 f"{source}:{lineno}: expected a non-negative integer millisecond, got {raw!r}"
             )

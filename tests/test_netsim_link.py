@@ -148,3 +148,8 @@ def test_random_outages_are_seeded_poisson() -> None:
     # ~100 outages of 50 ms in 100 s: ~5% of packets, Poisson spread.
     assert run(1) == run(1)
     assert 0.02 < run(1) / 100_000 < 0.09
+
+
+def test_trace_loader_rejects_non_ascii_digits_with_file_and_line() -> None:
+    with pytest.raises(ValueError, match=r"^t\.trace:2: expected a non-negative integer"):
+        parse_trace("1\n²\n", "t.trace")
