@@ -161,7 +161,7 @@ class Viewer:
                 deadline = time.monotonic() + limits.ice_timeout
                 while self.pc.connectionState != "connected":
                     if time.monotonic() >= deadline:
-                        logger.warning("%r: not connected after %.0f s (ICE state %s)", self,
+                        logger.warning("%r: not connected after %.1f s (ICE state %s)", self,
                                        limits.ice_timeout, self.pc.iceConnectionState)
                         self.close("timeout")
                         return
