@@ -14,8 +14,8 @@ import contextlib
 import logging
 import random
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 # Joins of server records and decoded frames wait at most this many frames.
 _JOIN_WINDOW = 600
+# The summary keeps the most recent this many frames and probes.
+_KEEP = 100_000
 
 
 class ClientError(RuntimeError):
@@ -110,9 +112,10 @@ class ClientSummary:
     frames_decoded: int = 0
     first_frame: float | None = None
     last_frame: float | None = None
-    frame_latencies: list[float] = field(default_factory=list)
-    probes: list[ProbeResult] = field(default_factory=list)
-    frame_ids: list[int] = field(default_factory=list)
+    # Bounded: a long play session must not grow without limit.
+    frame_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=_KEEP))
+    probes: deque[ProbeResult] = field(default_factory=lambda: deque(maxlen=_KEEP))
+    frame_ids: deque[int] = field(default_factory=lambda: deque(maxlen=_KEEP))
     undecodable_codes: int = 0
     receiver: dict[str, int] = field(default_factory=dict)
 
@@ -136,7 +139,8 @@ class ClientSummary:
         }
 
 
-def _percentiles_ms(values: list[float]) -> dict[str, float | None]:
+def _percentiles_ms(values: Iterable[float]) -> dict[str, float | None]:
+    values = list(values)
     if not values:
         return {"p50": None, "p95": None, "p99": None, "n": 0}
     p50, p95, p99 = np.percentile(np.asarray(values) * 1000.0, [50, 95, 99])
@@ -165,7 +169,7 @@ class HeadlessClient:
         self.pc = create_peer_connection(options.bind)
         self._connected = asyncio.Event()
         self._failed: str | None = None
-        self._events: RTCDataChannel | None = None
+        self._channels: dict[str, RTCDataChannel] = {}
         self._frames_channel: RTCDataChannel | None = None
         self._receiver: TunedVideoReceiver | None = None
         self._stock_task: asyncio.Task[None] | None = None
@@ -183,8 +187,13 @@ class HeadlessClient:
     async def connect(self) -> None:
         """Offer, get the answer, and wait until media flows or fail with ClientError."""
         pc = self.pc
-        self._events = pc.createDataChannel(protocol.CHANNEL_EVENTS)
-        pc.createDataChannel(protocol.CHANNEL_STATE, ordered=False, maxRetransmits=0)
+        self._channels = {
+            protocol.CHANNEL_EVENTS: pc.createDataChannel(protocol.CHANNEL_EVENTS),
+            # Full state in every message: a lost one is corrected by the next.
+            protocol.CHANNEL_STATE: pc.createDataChannel(
+                protocol.CHANNEL_STATE, ordered=False, maxRetransmits=0
+            ),
+        }
         # Reliable but unordered: a late record must not hold up the next one.
         self._frames_channel = pc.createDataChannel(FRAMES_CHANNEL, ordered=False)
         self._frames_channel.on("message", self._on_record)
@@ -236,10 +245,21 @@ class HeadlessClient:
             self._connected.set()
 
     def send_input(self, event: protocol.InputEvent) -> None:
-        channel = self._events if isinstance(event, protocol.KeyEvent) else None
+        """Send an input on the channel the protocol assigns it (dropped if not open)."""
+        channel = self._channels.get(protocol.channel_for(event))
         if channel is None or channel.readyState != "open":
             return
         channel.send(protocol.encode(event))
+
+    @property
+    def receiver_stats(self) -> dict[str, int] | None:
+        """The tuned receive path's counters (packets, NACKs, PLIs, ...); None for stock."""
+        return self._receiver.stats if self._receiver is not None else None
+
+    def on_decoded(
+        self, frame: av.VideoFrame, code: framecode.FrameCode | None, client: dict[str, float]
+    ) -> None:
+        """Called for every decoded frame after it is counted; a hook for subclasses."""
 
     def press(self, code: str) -> int:
         """Send a key press (down then up); returns the seq of the key-down probe."""
@@ -326,6 +346,7 @@ class HeadlessClient:
         if s.first_frame is None:
             s.first_frame = now
         s.last_frame = now
+        self.on_decoded(frame, code, client)
         if code is None:
             s.undecodable_codes += 1
             return

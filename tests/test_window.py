@@ -15,19 +15,21 @@ import pytest
 
 from cloudarcade import protocol
 from cloudarcade.client.headless import ClientOptions
+from cloudarcade.client.input_map import (
+    KEY_CODES,
+    SCANCODE_CODES,
+    PadState,
+    PadTracker,
+    key_code,
+    pad_state,
+)
 from cloudarcade.client.overlay import Counters, OverlayStats, StatsSampler, format_lines
 from cloudarcade.client.window import (
     ESCAPE_HOLD,
-    KEY_CODES,
-    SCANCODE_CODES,
     DesktopWindow,
-    PadState,
-    PadTracker,
     answer_codec,
     fit_rect,
     frame_surface,
-    key_code,
-    pad_state,
     play_window,
 )
 from cloudarcade.server.app import SESSIONS
