@@ -81,10 +81,11 @@ class RateStage(LinkStage):
                 self._ready.append(self._current)
                 self._busy_until = self._finish
                 self._current = None
-            if not len(self.queue):
+            head = self.queue.head_time()
+            if head is None:
                 return
             # Service starts when the link frees up (or at arrival if it was idle).
-            start = max(self._busy_until, self.queue._q[0][0])
+            start = max(self._busy_until, head)
             packet = self._dequeue(start)
             if packet is None:
                 continue

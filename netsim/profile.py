@@ -338,11 +338,11 @@ def parse_profiles(data: dict[str, Any], source: str, base: Path | None) -> dict
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise r.fail("seed", "an integer >= 0", seed)
         common = {k: v for k, v in body.items() if k not in _META and k not in DIRECTIONS}
+        # Check the shared fields once, under the name the user wrote them with.
+        r.link("link", common)
         specs = {}
         for d in DIRECTIONS:
             own = r.table(d, body.get(d, {}))
-            # Check the shared fields under the name the user wrote them with.
-            r.link("link", common)
             specs[d] = r.link(d, {**common, **own})
         profiles[name] = Profile(
             name,

@@ -34,6 +34,10 @@ class Queue(ABC):
     def __len__(self) -> int:
         return len(self._q)
 
+    def head_time(self) -> float | None:
+        """When the packet at the head was enqueued, or None if empty."""
+        return self._q[0][0] if self._q else None
+
     def enqueue(self, packet: Packet, now: float) -> bool:
         """Store ``packet``; False when it does not fit (the caller drops it)."""
         if self.limit_packets is not None and len(self._q) >= self.limit_packets:

@@ -7,6 +7,7 @@ repeats with a period equal to its last timestamp.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +69,21 @@ def parse_trace(text: str, source: str = "<memory>") -> Trace:
 
 
 def load_trace(path: str | Path) -> Trace:
-    """Read a Mahimahi trace file strictly (see ``parse_trace``)."""
+    """Read a Mahimahi trace file strictly (see ``parse_trace``).
+
+    Cached by path and modification time: validating a profile file and then
+    building its chains would otherwise parse every trace twice.
+    """
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read trace: {exc.strerror}") from exc
+    return _load_trace(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_trace(path: Path, mtime_ns: int, size: int) -> Trace:
     try:
         text = path.read_text()
     except OSError as exc:
