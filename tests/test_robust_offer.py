@@ -246,3 +246,20 @@ async def test_client_error_reports_the_refusal(server: RunningServer) -> None:
     with pytest.raises(ClientError, match=r"400.*even width"):
         await client.connect()
     await client.close()
+
+
+def test_serve_reads_the_token_from_the_flag_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cloudarcade.cli import build_parser
+    from cloudarcade.commands.serve import build_config
+
+    parser, _ = build_parser()
+    monkeypatch.delenv("CLOUDARCADE_TOKEN", raising=False)
+    config = build_config(parser.parse_args(["serve"]))
+    assert config.token is None and config.host == "127.0.0.1"
+    assert config.limits.ice_timeout == 20 and config.limits.idle_timeout == 0
+    monkeypatch.setenv("CLOUDARCADE_TOKEN", "from-env")
+    assert build_config(parser.parse_args(["serve"])).token == "from-env"
+    config = build_config(parser.parse_args(["serve", "--token", "flag", "--idle-timeout", "60"]))
+    assert config.token == "flag" and config.limits.idle_timeout == 60

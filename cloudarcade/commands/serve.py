@@ -62,6 +62,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                              "(default: $CLOUDARCADE_TOKEN; none: open to who can reach the port)")
     parser.add_argument("--ice-timeout", type=float, default=Limits.ice_timeout, metavar="S",
                         help="close a viewer not connected S seconds after its answer (0: off)")
+    parser.add_argument("--liveness-timeout", type=float, default=Limits.liveness_timeout,
+                        metavar="S", help="close a connected viewer that sent no RTCP for "
+                                          "S seconds, e.g. a killed client (0: off)")
     parser.add_argument("--idle-timeout", type=float, default=Limits.idle_timeout, metavar="S",
                         help="close a session with no player input for S seconds (0: off)")
     parser.add_argument("--sample-dir", type=Path, default=None,
@@ -89,7 +92,8 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         defaults = replace(defaults, profile=profile.name)
     token = args.token if args.token is not None else os.environ.get("CLOUDARCADE_TOKEN")
     try:
-        limits = Limits(ice_timeout=args.ice_timeout, idle_timeout=args.idle_timeout)
+        limits = Limits(ice_timeout=args.ice_timeout, idle_timeout=args.idle_timeout,
+                        liveness_timeout=args.liveness_timeout)
     except ValueError as exc:
         raise OptionError(str(exc)) from None
     return ServerConfig(
