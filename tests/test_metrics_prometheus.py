@@ -1,4 +1,4 @@
-"""A real Prometheus server scrapes a registry that counts 30 frames/s and reports the rate."""
+"""A real Prometheus server scrapes a real cloudarcade server streaming 30 fps to a client."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from prometheus_client import CollectorRegistry
 
-from cloudarcade.metrics import Metrics, SessionMetrics, bound_port, start_metrics_server
+from cloudarcade.bench.server_process import ServerProcess
+from cloudarcade.client.headless import ClientOptions, HeadlessClient
 
 pytestmark = pytest.mark.slow
 
@@ -38,33 +38,22 @@ def free_port() -> int:
         return port
 
 
-async def count_frames(session: SessionMetrics) -> None:
-    """Encode and send FPS frames per second, on an absolute schedule (no drift)."""
-    start = time.monotonic()
-    done = 0
-    while True:
-        due = int((time.monotonic() - start) * FPS)
-        for _ in range(due - done):
-            session.frame_encoded(0.005, 10_000)
-            session.frame_sent(8, 10_000)
-        done = due
-        await asyncio.sleep(1 / (2 * FPS))
-
-
 @pytest.fixture
-async def game_server() -> AsyncIterator[int]:
-    """A tiny app serving a fresh registry whose session streams FPS frames/s."""
-    metrics = Metrics(CollectorRegistry())
-    session = SessionMetrics(metrics, game="pong", codec="h264", profile="lan")
-    runner = await start_metrics_server("127.0.0.1", 0, metrics.registry)
-    task = asyncio.create_task(count_frames(session))
+async def game_server(tmp_path: Path) -> AsyncIterator[int]:
+    """``cloudarcade serve`` (a subprocess) with a headless client receiving FPS frames/s."""
+    server = ServerProcess(
+        args=["--game", "pong", "--resolution", "640x360", "--fps", str(FPS), "--bitrate", "1M"],
+        log_path=tmp_path / "server.log",
+    )
+    url = await server.start()
+    client = HeadlessClient(ClientOptions(url=url))
     try:
-        yield bound_port(runner)
+        await client.connect()
+        await client.wait_for_frames(5, timeout=15)
+        yield int(url.rsplit(":", 1)[1])
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        session.close("shutdown")
-        await runner.cleanup()
+        await client.close()
+        await server.stop()
 
 
 async def query(client: aiohttp.ClientSession, base: str, promql: str) -> float | None:
