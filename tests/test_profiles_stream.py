@@ -1,0 +1,37 @@
+"""A stream runs through every shipped network profile (relay on the media path)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cloudarcade.client.headless import ClientOptions, HeadlessClient
+from cloudarcade.netsim import load_profiles
+from cloudarcade.server.app import SESSIONS
+
+from .conftest import RunningServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("profile", list(load_profiles()))
+async def test_stream_through_profile(server: RunningServer, profile: str) -> None:
+    client = HeadlessClient(ClientOptions(url=server.url, game="probe", profile=profile))
+    try:
+        await client.connect()
+        session = next(iter(server.app[SESSIONS].values()))
+        assert session.options.profile == profile
+        viewer = next(iter(session.viewers.values()))
+        assert viewer.relays, "no relay on the media path"
+        await client.wait_for_frames(10, timeout=20)
+        for _ in range(4):
+            client.press("Space")
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(0.5)
+        reflected = [p for p in client.summary.probes if p.frame is not None]
+        assert reflected, f"no input came back through {profile}"
+        stats = viewer.relays[0].stats()
+        assert stats.downlink.packets_out > 10 and stats.uplink.packets_out > 0
+    finally:
+        await client.close()
