@@ -100,7 +100,7 @@ async def test_ten_percent_loss_play_continues_without_backlog(server: RunningSe
     probes = client.summary.probes
     reflected = [p.input_to_photon for p in probes if p.input_to_photon is not None]
     assert len(reflected) >= len(probes) // 2, (len(reflected), len(probes))
-    latencies = client.summary.frame_latencies
+    latencies = list(client.summary.frame_latencies)
     assert len(latencies) >= 30
     third = len(latencies) // 3
     early, late = np.median(latencies[:third]), np.median(latencies[-third:])

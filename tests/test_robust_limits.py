@@ -86,8 +86,7 @@ async def test_flood_and_garbage_inputs_are_dropped_counted_and_logged_once(
     session = next(iter(server.app[SESSIONS].values()))
     limited_before = _rejected("rate_limited")
     oversized_before = _rejected("oversized")
-    channel = client._events
-    assert channel is not None
+    channel = client._channels[protocol.CHANNEL_EVENTS]
     # Garbage of each kind the protocol names, then a flood of valid messages.
     for payload in ["x" * 2000, "not json", '{"v": 1, "t": "warp", "seq": 1, "ts": 0}',
                     '{"v": 1, "t": "key", "seq": 1, "ts": 0, "code": "A", "down": 3}']:
