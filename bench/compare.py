@@ -121,7 +121,9 @@ def _stage_moves(
 ) -> list[tuple[str, float, float]]:
     ma = stage_medians(p.timestamps for p in a if not p.missed)
     mb = stage_medians(p.timestamps for p in b if not p.missed)
-    moves = [(name, ma[name], mb[name]) for name in ma if name in mb]
+    # Only stages that moved by at least 0.1 ms are worth naming.
+    moves = [(name, ma[name], mb[name]) for name in ma
+             if name in mb and abs(mb[name] - ma[name]) >= 1e-4]
     moves.sort(key=lambda m: abs(m[2] - m[1]), reverse=True)
     return moves[:TOP_STAGES]
 
@@ -155,7 +157,7 @@ def render_changes(changes: Sequence[Change]) -> Table:
     table = Table(title="B vs A: input to photon (ms)", header_style="bold")
     for name in ("profile", "cell", "p50", "p95", "p99", "median B-A [95% CI]", "verdict",
                  "stages that moved most", "misses"):
-        table.add_column(name)
+        table.add_column(name, no_wrap=name in ("profile", "verdict"))
     styles = {FASTER: "green", SLOWER: "red", NO_CHANGE: "dim"}
     for c in changes:
         d = c.median_diff

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cloudarcade import cli
 from cloudarcade.bench.jsonl import read_frames, read_probes
 from cloudarcade.bench.runner import run_bench
 from cloudarcade.bench.scenario import BenchConfig, Cell
@@ -20,7 +21,9 @@ from cloudarcade.bench.summary import read_summary
 pytestmark = pytest.mark.slow
 
 
-async def test_short_run_writes_every_output_consistently(tmp_path: Path) -> None:
+async def test_short_run_writes_every_output_consistently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     config = BenchConfig(
         out=out, profiles=["ideal", "wired"], cells=[Cell("h264", 640, 360, 30, 1_000_000)],
@@ -68,6 +71,14 @@ async def test_short_run_writes_every_output_consistently(tmp_path: Path) -> Non
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "wired" in html
     assert set(summaries) == {"tuned", "stock"}
+
+    # `bench compare` of a run with itself: nothing changed, for each profile.
+    capsys.readouterr()
+    assert cli.main(["bench", "compare", str(out), str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("no significant change") == 2, printed
+    # and a clear error for a directory that is not a run
+    assert cli.main(["bench", "compare", str(out), str(tmp_path / "nope")]) == 2
 
 
 def test_interrupted_run_leaves_valid_partial_results(tmp_path: Path) -> None:

@@ -88,14 +88,12 @@ def _check_profiles(names: list[str], extra: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        console = Console(stderr=True, width=120)  # logs and pipes: room for the table
+    console = _console(stderr=True)
     if args.bench_command == "compare":
         from cloudarcade.bench.compare import compare, print_changes
 
         try:
-            print_changes(compare(args.a, args.b), Console())
+            print_changes(compare(args.a, args.b), _console(stderr=False))
         except (ValueError, OSError) as exc:
             print(f"cloudarcade bench compare: {exc}", file=sys.stderr)
             return 2
@@ -144,6 +142,13 @@ def run(args: argparse.Namespace) -> int:
                       f"(±{result['tolerance_ms']} ms)")
         return 0 if result["passed"] else 1
     return 0
+
+
+def _console(*, stderr: bool) -> Console:
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=140)  # logs and pipes: room for the tables
+    return console
 
 
 def _fmt(value: float | None) -> str:
