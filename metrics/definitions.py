@@ -44,6 +44,10 @@ LOSS_BUCKETS: Final = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 # The bounded label values. Unknown values are refused (ValueError naming these).
 SESSION_END_REASONS: Final = ("closed", "failed", "timeout", "shutdown", "rejected")
+# Offers refused before any session exists, by HTTP status.
+OFFER_REFUSAL_REASONS: Final = {
+    400: "bad_request", 401: "unauthorized", 404: "unknown_share", 413: "too_large", 503: "full",
+}
 DROP_PHASES: Final = ("render_skip", "encode_busy", "send")
 KEYFRAME_REASONS: Final = ("start", "pli", "fir", "interval")
 RATE_LIMITED: Final = "rate_limited"
@@ -111,6 +115,13 @@ class Metrics:
         self.sessions_ended = counter(
             "sessions_ended", "Sessions ended, by reason.", (*s, "reason")
         )
+        self.offers_refused = counter(
+            "offers_refused",
+            "Offers refused before a session existed (bad request, token, server full), by reason.",
+            ("reason",),
+        )
+        for reason in OFFER_REFUSAL_REASONS.values():
+            self.offers_refused.labels(reason)  # every series exists from the start
 
         # Frames through the server pipeline.
         self.frames_rendered = counter("frames_rendered", "Frames rendered by the game loop.")

@@ -13,7 +13,8 @@ from typing import Any
 from aiohttp import web
 from aiortc import RTCSessionDescription
 
-from cloudarcade.metrics import REGISTRY, add_metrics_route
+from cloudarcade.metrics import METRICS, REGISTRY, add_metrics_route
+from cloudarcade.metrics.definitions import OFFER_REFUSAL_REASONS
 from cloudarcade.netsim import Profile, load_profiles
 from cloudarcade.server.limits import Limits
 from cloudarcade.server.options import OptionError, SessionOptions
@@ -180,6 +181,7 @@ _REFUSAL_LOG_INTERVAL = 60.0
 
 
 def _refuse(request: web.Request, status: int, message: str, **headers: str) -> web.Response:
+    METRICS.offers_refused.labels(OFFER_REFUSAL_REASONS.get(status, "bad_request")).inc()
     key = (status, message.split(":", 1)[0][:40])
     now = time.monotonic()
     logged = request.app[REFUSALS_LOGGED]

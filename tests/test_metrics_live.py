@@ -54,5 +54,14 @@ async def test_promtool_accepts_a_real_scrape_with_a_client(server: RunningServe
     assert samples["cloudarcade_encode_seconds_count"] >= 20
     assert samples["cloudarcade_stage_seconds_count"] > 0
     assert samples["cloudarcade_sessions_started_total"] >= 1
+    # A refused offer (unknown game) is counted before any session exists.
+    async with aiohttp.ClientSession() as http:
+        async with http.post(server.url + "/offer", json={"type": "offer", "sdp": "v=0",
+                                                           "game": "tetris"}) as response:
+            assert response.status == 400
+        async with http.get(server.url + "/metrics") as response:
+            after = _samples(await response.text())
+    refused = "cloudarcade_offers_refused_total"
+    assert after[refused] == samples.get(refused, 0) + 1
     # No session or frame ids among the labels.
     assert "session=" not in text and "frame_id" not in text
