@@ -375,3 +375,27 @@ async def test_page_modules_agree_with_the_server(
     report = protocol.parse(message)
     assert isinstance(report, protocol.StatsReport)
     assert report.frames_decoded == 1234 and report.input_to_photon_ms == 42.5
+
+
+async def test_access_token_from_the_page_url(browser: Browser) -> None:
+    config = _config()
+    config.token = "s3cret-token"
+    server = await _start(config)
+    try:
+        # Without the token the server refuses, and the page says why.
+        page = await _open(browser, server.url)
+        await _connect(page, "probe")
+        await _state(page, "failed")
+        assert len(server.app[SESSIONS]) == 0
+        await _shot(page, "13-token-refused")
+        await page.close()
+        # With ?token= in the URL the page sends it and plays; its share link carries it.
+        page = await _open(browser, f"{server.url}/?token=s3cret-token")
+        await _connect(page, "probe")
+        await _state(page, "playing")
+        assert len(server.app[SESSIONS]) == 1
+        share = await page.input_value("#share-player")
+        assert "token=s3cret-token" in share and "join=" in share
+        await page.close()
+    finally:
+        await server.runner.cleanup()

@@ -41,6 +41,8 @@ class App {
     this.params = new URLSearchParams(location.search);
     this.join = this.params.get("join");
     this.role = this.params.get("role") === "spectator" ? "spectator" : "player";
+    // A server started with --token wants it in every offer: ?token=... in the page URL.
+    this.token = this.params.get("token");
     this.video = $("video");
     this.input = new InputSender({ video: this.video, touchRoot: $("touch") });
     this.connection = null;
@@ -108,6 +110,7 @@ class App {
       request.join = this.join;
     }
     request.role = this.role;
+    if (this.token) request.token = this.token;
     return request;
   }
 
@@ -300,6 +303,8 @@ class App {
     if (share) {
       const link = new URL("/", location.origin);
       link.searchParams.set("join", info.share);
+      // Whoever may join needs the server's access token too.
+      if (this.token) link.searchParams.set("token", this.token);
       $("share-player").value = link.href;
       link.searchParams.set("role", "spectator");
       $("share-spectator").value = link.href;
