@@ -152,8 +152,11 @@ async def test_delivered_delay_distribution_matches_profile() -> None:
     assert calm.mean() > 0.9, f"{(~calm).sum()} of 300 packets off schedule by > 2 ms"
     # Against the model: KS test, mean within 0.8 ms (1 sigma of a 300-sample
     # mean is 0.17 ms, plus the relay's own overhead), p99 within 1.5 ms.
+    # The KS test judges the shape: it is taken with the relay's own constant
+    # overhead (bounded to < 1 ms above) removed, which 300 samples of a ±5 ms
+    # uniform would otherwise detect on a loaded machine.
     ref = model.sample(5000, np.random.default_rng(1))
-    assert stats.ks_2samp(delays[calm], ref).pvalue > 0.001
+    assert stats.ks_2samp(delays[calm] - np.median(error), ref).pvalue > 0.001
     assert np.mean(delays[calm]) == pytest.approx(0.020, abs=0.0008)
     assert np.percentile(delays[calm], 99) == pytest.approx(model.quantile(0.99), abs=0.0015)
 
