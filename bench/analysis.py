@@ -25,7 +25,7 @@ from scipy import ndimage, stats
 from cloudarcade.stages import DECODE_END, INPUT_TO_PHOTON, STAGE_NAMES, stage_durations
 
 from .mos import gaming_mos, parse_resolution
-from .records import FrameRecord, ProbeRecord
+from .records import DROP_ENCODE_SKIP, FrameRecord, ProbeRecord
 from .summary import Estimate, FrameTiming, LatencyStats, ProfileSummary, StageCheck
 
 logger = logging.getLogger(__name__)
@@ -314,6 +314,9 @@ def summarize(
     summary.timing = frame_timing(frames)
     summary.drops_by_phase = drops_by_phase(frames)
     summary.bitrate_bps = bitrate(frames)
+    if summary.bitrate_bps is None and extra.get("rtp_bitrate_bps") is not None:
+        # Frame sizes unknown (aiortc's own encoder): the sender reports' count.
+        summary.bitrate_bps = float(extra["rtp_bitrate_bps"])
     loss = extra.get("packet_loss")
     summary.packet_loss = None if loss is None else float(loss)
     summary.psnr_mean, summary.quality_samples = _mean(f.psnr for f in frames)
@@ -335,7 +338,9 @@ def _add_mos(summary: ProfileSummary, extra: Mapping[str, Any]) -> None:
         logger.warning("no MOS for %s/%s: %s", summary.profile, summary.cell, exc)
         return
     frames = summary.timing.frames
-    dropped = sum(summary.drops_by_phase.values())
+    # Frame loss is what the network or decoder lost; frames never sent (the
+    # stock stack sends every other frame at 60 fps) show in the frame rate.
+    dropped = sum(n for phase, n in summary.drops_by_phase.items() if phase != DROP_ENCODE_SKIP)
     result = gaming_mos(
         delay_s=delay,
         packet_loss=summary.packet_loss or 0.0,

@@ -84,6 +84,13 @@ class StackResults:
         return summaries
 
 
+def _bitrate(start: tuple[float, int] | None, end: tuple[float, int] | None) -> float | None:
+    """Bits/s between two sender-report readings of RTP payload bytes."""
+    if start is None or end is None or end[0] <= start[0]:
+        return None
+    return (end[1] - start[1]) * 8 / (end[0] - start[0])
+
+
 def _stamps(stamps: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in stamps.items() if k in _KNOWN}
 
@@ -130,6 +137,7 @@ class Measurement:
             # Warm-up: rate control, jitter estimates and caches settle; not measured.
             await asyncio.sleep(config.warmup)
             self._recording = True
+            rtp_start = await client.rtp_bytes_sent()
             rng = random.Random(config.seed)
             due = time.monotonic()
             for index in range(config.probes):
@@ -143,6 +151,7 @@ class Measurement:
             await asyncio.sleep(config.probe_timeout)
             self._recording = False
             loss = await client.packet_loss()
+            rtp_end = await client.rtp_bytes_sent()
         finally:
             await client.close()
             client.finish()
@@ -152,6 +161,7 @@ class Measurement:
             "stack": self.stack, "packet_loss": loss, "resolution": self.cell.resolution,
             "fps": self.cell.fps, "codec": self.cell.codec, "bitrate": self.cell.bitrate,
             "session": client.session_id,
+            "rtp_bitrate_bps": _bitrate(rtp_start, rtp_end),
         }
 
     def _on_probe(self, probe: ProbeResult) -> None:

@@ -414,6 +414,18 @@ class HeadlessClient:
         total = lost + received
         return lost / total if total else None
 
+    async def rtp_bytes_sent(self) -> tuple[float, int] | None:
+        """(sender time in s, RTP payload bytes sent) from the sender's last report.
+
+        Known on both stacks, since it comes from RTCP sender reports, not from
+        our encoder; two readings give the stream's bitrate.
+        """
+        report = await self.pc.getStats()
+        for stats in report.values():
+            if stats.type == "remote-outbound-rtp" and stats.kind == "video":
+                return stats.remoteTimestamp.timestamp(), int(stats.bytesSent)
+        return None
+
     def finish(self) -> None:
         """Report probes that never showed up (misses) to ``on_probe``."""
         if self._on_probe_cb is not None:
