@@ -13,9 +13,11 @@ from typing import Any
 from aiohttp import web
 from aiortc import RTCSessionDescription
 
+from cloudarcade.encoder import CODECS
 from cloudarcade.metrics import METRICS, REGISTRY, add_metrics_route
 from cloudarcade.metrics.definitions import OFFER_REFUSAL_REASONS
 from cloudarcade.netsim import Profile, load_profiles
+from cloudarcade.server.games import available_games
 from cloudarcade.server.limits import Limits
 from cloudarcade.server.options import OptionError, SessionOptions
 from cloudarcade.server.session import GameSession, OfferError
@@ -198,6 +200,17 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "sessions": len(request.app[SESSIONS])})
 
 
+async def catalog(request: web.Request) -> web.Response:
+    """What a client may ask for: games, codecs, profiles, and the server's defaults."""
+    config = request.app[CONFIG]
+    d = config.defaults
+    return web.json_response({
+        "games": available_games(), "codecs": list(CODECS), "profiles": list(config.profiles),
+        "defaults": {"game": d.game, "resolution": d.resolution, "fps": d.fps,
+                     "codec": d.codec, "bitrate": d.bitrate, "profile": d.profile},
+    })
+
+
 async def _close_sessions(app: web.Application) -> None:
     sessions: dict[int, GameSession] = app[SESSIONS]
     tasks = [session.close("shutdown") for session in list(sessions.values())]
@@ -214,6 +227,7 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     app[REFUSALS_LOGGED] = {}
     app.router.add_post("/offer", offer)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/catalog", catalog)
     add_web_routes(app)
     if app[CONFIG].metrics_on_public_port:
         add_metrics_route(app, REGISTRY)

@@ -187,3 +187,15 @@ async def test_stream_through_a_netsim_profile(server: RunningServer) -> None:
     # 20 ms up + 20 ms down = +40 ms; generous bounds for a shared machine.
     added = results["test-20ms"] - results["ideal"]
     assert 0.025 < added < 0.080, results
+
+
+async def test_catalog_lists_what_a_client_may_ask_for(server: RunningServer) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/catalog") as response:
+        assert response.status == 200
+        body = await response.json()
+    assert body["games"] == ["probe", "pong", "swarm"]
+    assert "h264" in body["codecs"] and "vp8" in body["codecs"]
+    assert {"ideal", "5g-sa", "lte"} <= set(body["profiles"])
+    assert body["defaults"]["game"] == "probe" and body["defaults"]["resolution"] == "640x360"

@@ -58,6 +58,7 @@ class App {
     this._presetForm();
     this._bind();
     this._render();
+    this._loadCatalog();
     if (this.join || this.params.get("autoconnect") === "1") this.connect();
   }
 
@@ -100,6 +101,20 @@ class App {
       $("fullscreen").textContent = document.fullscreenElement ? "Exit fullscreen" : "Fullscreen";
     });
     window.addEventListener("pagehide", () => this.connection?.close());
+  }
+
+  /** Offer the games the server actually has (the page's list is the fallback). */
+  async _loadCatalog() {
+    try {
+      const response = await fetch("/catalog");
+      if (!response.ok) return;
+      const { games } = await response.json();
+      const select = $("game");
+      const current = select.value;
+      select.replaceChildren(...games.map((name) => new Option(name, name, false, name === current)));
+    } catch {
+      // An older server or a network hiccup: keep the built-in list.
+    }
   }
 
   request() {
