@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 # Listing order: the probe first, as the measuring tool, then the demos.
 _GAMES: dict[str, type[Game]] = {cls.name: cls for cls in (Probe, Pong, Swarm)}
 
-__all__ = ["Game", "available_games", "create_game"]
+__all__ = ["Game", "available_games", "create_game", "game_class"]
 
 
 def available_games() -> list[str]:
@@ -22,9 +22,14 @@ def available_games() -> list[str]:
     return list(_GAMES)
 
 
-def create_game(name: str, *, width: int, height: int, seed: int = 0) -> Game:
-    """A new game by name; an unknown name fails with the list of known ones."""
+def game_class(name: str) -> type[Game]:
+    """The class registered as ``name``; an unknown name lists the known ones."""
     cls = _GAMES.get(name)
     if cls is None:
         raise ValueError(f"unknown game {name!r}; known games: {', '.join(available_games())}")
-    return cls(width, height, seed)
+    return cls
+
+
+def create_game(name: str, *, width: int, height: int, seed: int = 0) -> Game:
+    """A new game by name; an unknown name fails with the list of known ones."""
+    return game_class(name)(width, height, seed)
