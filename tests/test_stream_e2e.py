@@ -54,6 +54,12 @@ async def test_stream_frames_inputs_and_clean_close(server: RunningServer, stack
     client = HeadlessClient(ClientOptions(url=server.url, game="probe", stack=stack))
     await client.connect()
     assert len(server.app[SESSIONS]) == 1
+    # ICE stays on 127.0.0.1: host candidates only, no STUN (srflx) or relay ones.
+    for sdp in (client.pc.localDescription.sdp, client.pc.remoteDescription.sdp):
+        candidates = [line for line in sdp.splitlines() if line.startswith("a=candidate")]
+        assert candidates
+        for line in candidates:
+            assert " 127.0.0.1 " in line and "typ host" in line, line
     await client.wait_for_frames(10, timeout=15)
 
     # Frame ids read from the pixels increase.

@@ -1,0 +1,65 @@
+"""The server's hand-offs: latest-wins mailbox, bounded sender backlog; ICE stays local."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import av
+import pytest
+from aiortc.mediastreams import MediaStreamError
+
+from cloudarcade.encoder import EncodedFrame
+from cloudarcade.server.pipeline import Mailbox, RawFrame
+from cloudarcade.server.timing import FrameTiming
+from cloudarcade.server.tracks import PacketTrack
+
+
+def _raw(frame_id: int) -> RawFrame:
+    return RawFrame(av.VideoFrame(16, 16, "yuv420p"), FrameTiming(frame_id=frame_id))
+
+
+def test_mailbox_keeps_only_the_latest_frame() -> None:
+    box = Mailbox()
+    assert box.put(_raw(1)) is None
+    replaced = box.put(_raw(2))  # the encoder was busy: frame 1 is dropped, not queued
+    assert replaced is not None and replaced.timing.frame_id == 1
+    got = box.get()
+    assert got is not None and got.timing.frame_id == 2
+
+
+def test_mailbox_close_wakes_a_waiting_reader() -> None:
+    box = Mailbox()
+    result: list[RawFrame | None] = []
+    reader = threading.Thread(target=lambda: result.append(box.get()))
+    reader.start()
+    box.close()
+    reader.join(timeout=5)
+    assert not reader.is_alive() and result == [None]
+
+
+async def test_packet_track_bounds_its_backlog_and_reports_sends() -> None:
+    sent: list[int] = []
+    overflows: list[int] = []
+    track = PacketTrack(on_sent=lambda t: sent.append(t.frame_id),
+                        on_overflow=overflows.append, max_backlog=3)
+
+    def encoded(i: int) -> EncodedFrame:
+        packet = av.Packet(b"\x00\x00\x00\x01\x65" + bytes([i]))
+        return EncodedFrame(packet=packet, keyframe=i == 0, size=6, encode_start=0.0,
+                            encode_end=0.0)
+
+    for i in range(3):
+        track.put(encoded(i), FrameTiming(frame_id=i))
+    assert overflows == []
+    track.put(encoded(3), FrameTiming(frame_id=3))  # a 4th waiting frame: flush, ask for IDR
+    assert overflows == [3]
+    packet = await track.recv()
+    assert bytes(packet)[-1] == 3
+    track.put(encoded(4), FrameTiming(frame_id=4))
+    await track.recv()
+    # Coming back for the next packet means the previous frame was sent.
+    assert sent == [3]
+    track.stop()
+    with pytest.raises(MediaStreamError):
+        await asyncio.wait_for(track.recv(), 1)
