@@ -34,7 +34,8 @@ from cloudarcade.bench.scenario import NO_RELAY, BenchConfig, Cell
 from cloudarcade.bench.server_process import ServerProcess
 from cloudarcade.bench.summary import SUMMARY_FILE, ProfileSummary, write_summary
 from cloudarcade.bench.table import render_table
-from cloudarcade.client.headless import ClientOptions, FrameResult, HeadlessClient, ProbeResult
+from cloudarcade.client.headless import ClientOptions, HeadlessClient
+from cloudarcade.client.results import FrameResult, ProbeResult
 from cloudarcade.stages import TIMESTAMPS
 
 logger = logging.getLogger(__name__)

@@ -90,7 +90,8 @@ def summarize(samples: Samples, window: float) -> dict[str, Any]:
 
 async def soak(args: argparse.Namespace, samples: Samples) -> dict[str, Any]:
     from cloudarcade.bench.server_process import ServerProcess
-    from cloudarcade.client.headless import ClientOptions, FrameResult, HeadlessClient, ProbeResult
+    from cloudarcade.client.headless import ClientOptions, HeadlessClient
+    from cloudarcade.client.results import FrameResult, ProbeResult
 
     log = Path(args.server_log or tempfile.mktemp(prefix="soak-server-", suffix=".log"))
     server = ServerProcess(args=["--game", args.game, "--resolution", args.resolution,
