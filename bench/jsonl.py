@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeVar
 
 from .records import FrameRecord, ProbeRecord
 
@@ -113,25 +113,26 @@ def read_jsonl(path: str | os.PathLike[str]) -> JsonlContents:
     return out
 
 
-def read_probes(path: str | os.PathLike[str]) -> tuple[list[ProbeRecord], int]:
-    """Probe records from ``probes.jsonl`` and the count of skipped lines."""
+_R = TypeVar("_R")
+
+
+def _read_records(path: str | os.PathLike[str], parse: Callable[[dict[str, Any]], _R]
+                  ) -> tuple[list[_R], int]:
     contents = read_jsonl(path)
     records = []
     for index, data in enumerate(contents.records, start=1):
         try:
-            records.append(ProbeRecord.from_dict(data))
+            records.append(parse(data))
         except ValueError as exc:
             raise ValueError(f"{path}: record {index}: {exc}") from exc
     return records, contents.skipped
+
+
+def read_probes(path: str | os.PathLike[str]) -> tuple[list[ProbeRecord], int]:
+    """Probe records from ``probes.jsonl`` and the count of skipped lines."""
+    return _read_records(path, ProbeRecord.from_dict)
 
 
 def read_frames(path: str | os.PathLike[str]) -> tuple[list[FrameRecord], int]:
     """Frame records from ``frames.jsonl`` and the count of skipped lines."""
-    contents = read_jsonl(path)
-    records = []
-    for index, data in enumerate(contents.records, start=1):
-        try:
-            records.append(FrameRecord.from_dict(data))
-        except ValueError as exc:
-            raise ValueError(f"{path}: record {index}: {exc}") from exc
-    return records, contents.skipped
+    return _read_records(path, FrameRecord.from_dict)
