@@ -89,11 +89,14 @@ class SurfaceConverter:
     def convert(self, surface: pygame.Surface) -> av.VideoFrame:
         frame = av.VideoFrame(self.width, self.height, "bgra")
         plane = frame.planes[0]
-        buffer = surface.get_buffer()
+        # A view of the surface's pixels, not ``BufferProxy.raw``: that makes a
+        # bytes copy of the whole frame first (2.4 ms vs 0.3 ms at 720p).
+        # (The stubs of pygame's BufferProxy and PyAV's update() miss the buffer protocol.)
+        pixels = memoryview(surface.get_buffer())  # type: ignore[arg-type]
         if plane.line_size == surface.get_pitch():
-            plane.update(buffer.raw)
+            plane.update(pixels)  # type: ignore[arg-type]
         else:
-            src = np.frombuffer(buffer.raw, np.uint8).reshape(self.height, surface.get_pitch())
+            src = np.frombuffer(pixels, np.uint8).reshape(self.height, surface.get_pitch())
             dst = np.frombuffer(memoryview(plane), np.uint8).reshape(self.height, plane.line_size)
             dst[:, : self.width * 4] = src[:, : self.width * 4]
         return self._reformatter.reformat(frame, format="yuv420p")

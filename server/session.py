@@ -21,7 +21,7 @@ from aiortc import RTCSessionDescription
 from cloudarcade import protocol
 from cloudarcade.encoder import EncodedFrame, create_encoder, rtp_codec_for
 from cloudarcade.metrics import METRICS, Metrics, NetsimMetrics, SessionMetrics
-from cloudarcade.metrics.definitions import RATE_LIMITED
+from cloudarcade.metrics.definitions import RATE_LIMITED, SESSION_END_REASONS
 from cloudarcade.netsim import Profile
 from cloudarcade.server.games import create_game
 from cloudarcade.server.limits import Limits
@@ -84,17 +84,17 @@ class GameSession:
         sampler = None
         if sample_dir is not None:
             sampler = LumaSampler(sample_dir / f"session-{self.id}", sample_every)
-        if options.stack == "stock":
-            self.pipeline = Pipeline(self.game, options.width, options.height, options.fps,
-                                     encoder=None, on_raw=self._raw_from_thread,
-                                     on_drop=self.metrics.frame_dropped,
-                                     on_rendered=self._rendered_in_thread, sampler=sampler)
-        else:
-            encoder = create_encoder(options.codec, options.encoder_config())
-            self.pipeline = Pipeline(self.game, options.width, options.height, options.fps,
-                                     encoder=encoder, on_encoded=self._encoded_from_thread,
-                                     on_drop=self.metrics.frame_dropped,
-                                     on_rendered=self._rendered_in_thread, sampler=sampler)
+        # The stock stack hands raw frames to aiortc, which encodes them itself.
+        stock = options.stack == "stock"
+        self.pipeline = Pipeline(
+            self.game, options.width, options.height, options.fps,
+            encoder=None if stock else create_encoder(options.codec, options.encoder_config()),
+            on_encoded=None if stock else self._encoded_from_thread,
+            on_raw=self._raw_from_thread if stock else None,
+            on_drop=self.metrics.frame_dropped,
+            on_rendered=self._rendered_in_thread,
+            sampler=sampler,
+        )
 
     def __repr__(self) -> str:
         return f"GameSession({self.id}, {self.options.game}, {self.options.resolution})"
@@ -227,9 +227,7 @@ class GameSession:
         except Exception:
             logger.exception("%r: error while closing", self)
         finally:
-            self.metrics.close(reason if reason in _END_REASONS else "closed")
+            self.metrics.close(reason if reason in SESSION_END_REASONS else "closed")
             if self._on_closed is not None:
                 self._on_closed(self, reason)
 
-
-_END_REASONS = ("closed", "failed", "timeout", "shutdown", "rejected")
