@@ -12,12 +12,16 @@ import asyncio
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from cloudarcade import runtime
 from cloudarcade.server.options import OptionError, parse_choice
 from cloudarcade.server.options import parse_game as _parse_game
+
+if TYPE_CHECKING:
+    from cloudarcade.bench.scenario import BenchConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     compare.add_argument("b", type=Path)
 
 
-def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _config(args: argparse.Namespace) -> BenchConfig:
     from cloudarcade.bench.scenario import BenchConfig, build_cells, parse_list
 
     out = args.out or Path("results") / datetime.now().strftime("bench-%Y%m%d-%H%M%S")
