@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 PANEL_ALPHA = 190
 TEXT = (235, 235, 235)
 PANEL = (0, 0, 0)
+STATS_WINDOW = 120  # frames the overlay's medians look back over
 
 
 @dataclass(frozen=True)

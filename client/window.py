@@ -7,10 +7,11 @@ converted (scaled and turned into RGB by swscale in one pass).
 Threads: the window lives on the thread that calls :meth:`DesktopWindow.run`
 (the main thread under the CLI: SDL wants its window and event pump on one
 thread, on macOS the main one) and the client's asyncio loop on a worker
-thread. One asyncio task polling pygame would also work, but scaling, blitting
-and flipping a large window take milliseconds that would be milliseconds of
-late RTP handling, NACK timers and decoder hand-offs on the loop (STYLE 6), and
-a flip can block on the compositor. The threads meet in three places only:
+thread (:mod:`cloudarcade.client.client_thread`). One asyncio task polling
+pygame would also work, but scaling, blitting and flipping a large window take
+milliseconds that would be milliseconds of late RTP handling, NACK timers and
+decoder hand-offs on the loop (STYLE 6), and a flip can block on the
+compositor. The threads meet in three places only:
 
 - frames: the loop thread swaps in the latest :class:`Latest` (one reference,
   atomic) and posts a pygame event that wakes the window at once;
@@ -22,7 +23,6 @@ a flip can block on the compositor. The threads meet in three places only:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import logging
@@ -41,8 +41,9 @@ import av
 import numpy as np
 import pygame
 
-from cloudarcade import framecode, protocol, runtime
-from cloudarcade.client.headless import ClientError, ClientOptions, HeadlessClient
+from cloudarcade import protocol
+from cloudarcade.client.client_thread import ClientThread, Latest
+from cloudarcade.client.headless import ClientOptions
 from cloudarcade.client.input_map import (
     PadState,
     PadTracker,
@@ -50,7 +51,7 @@ from cloudarcade.client.input_map import (
     pad_state,
 )
 from cloudarcade.client.overlay import (
-    Counters,
+    STATS_WINDOW,
     OverlayStats,
     StatsSampler,
     draw_overlay,
@@ -66,19 +67,7 @@ DEFAULT_SIZE: Final = (1280, 720)
 DEFAULT_REFRESH: Final = 60.0
 ESCAPE_HOLD: Final = 1.0  # s; a tap of Escape goes to the game, a hold quits
 OVERLAY_INTERVAL: Final = 0.5
-STATS_WINDOW: Final = 120  # frames the overlay's medians look back over
 MAX_PADS: Final = protocol.MAX_PAD_INDEX + 1
-
-# --- the client on its loop thread -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Latest:
-    """The newest decoded frame, swapped in whole by the loop thread."""
-
-    frame: av.VideoFrame
-    code: framecode.FrameCode | None
-    decode_end: float
 
 
 @dataclass(frozen=True)
@@ -89,129 +78,6 @@ class Displayed:
     input_seq: int | None
     decode_end: float
     photon: float
-
-
-def answer_codec(sdp: str) -> str | None:
-    """The first video codec of an SDP answer ("H264", "VP8"), None if there is none."""
-    payloads: list[str] = []
-    names: dict[str, str] = {}
-    for line in sdp.splitlines():
-        if line.startswith("m=video "):
-            payloads = line.split()[3:]
-        elif line.startswith("a=rtpmap:"):
-            pt, _, rest = line[len("a=rtpmap:"):].partition(" ")
-            names.setdefault(pt, rest.split("/")[0])
-    return names.get(payloads[0]) if payloads else None
-
-
-class StreamClient(HeadlessClient):
-    """HeadlessClient plus what a window needs: pad input, a frame hook, overlay figures."""
-
-    def __init__(self, options: ClientOptions, on_new_frame: Callable[[], None]) -> None:
-        super().__init__(options)
-        self._on_new_frame = on_new_frame
-        self.latest: Latest | None = None
-        self.decode_times: deque[float] = deque(maxlen=STATS_WINDOW)
-        self.codec: str | None = None
-
-    async def connect(self) -> None:
-        await super().connect()
-        self.codec = answer_codec(self.pc.remoteDescription.sdp)
-
-    def on_decoded(
-        self, frame: av.VideoFrame, code: framecode.FrameCode | None, client: dict[str, float]
-    ) -> None:
-        if "decode_start" in client:
-            self.decode_times.append(client["decode_end"] - client["decode_start"])
-        self.latest = Latest(frame, code, client["decode_end"])
-        self._on_new_frame()
-
-    def counters(self) -> Counters:
-        stats = self.receiver_stats
-        return Counters(
-            frames_received=stats["frames_released"] if stats else None,
-            frames_decoded=self.summary.frames_decoded,
-            packets=stats["packets"] if stats else None,
-            nacks=stats["nacks_sent"] if stats else None,
-            plis=stats["plis_sent"] if stats else None,
-            frames_skipped=stats["frames_skipped"] if stats else None,
-        )
-
-
-class ClientThread:
-    """Runs a :class:`StreamClient` on its own asyncio loop in a worker thread."""
-
-    def __init__(self, options: ClientOptions, on_new_frame: Callable[[], None]) -> None:
-        self._options = options
-        self._on_new_frame = on_new_frame
-        self.client: StreamClient | None = None
-        self.connected = threading.Event()
-        self.done = threading.Event()
-        self.error: str | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="window-client", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def send(self, event: protocol.InputEvent) -> None:
-        loop, client = self._loop, self.client
-        if loop is None or client is None or not self.connected.is_set():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed under us: nobody to tell
-            loop.call_soon_threadsafe(client.send_input, event)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Cancel the client's task (which closes the client) and join the thread."""
-        self._stopping = True
-        loop, task = self._loop, self._task
-        if loop is not None and task is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(task.cancel)
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        if self._thread.is_alive():
-            logger.warning("client thread did not stop within %.0f s", timeout)
-
-    def _run(self) -> None:
-        try:
-            with asyncio.Runner(loop_factory=runtime.loop_factory()) as runner:
-                runner.run(self._main())
-        except Exception as exc:
-            logger.exception("client thread failed")
-            self.error = self.error or f"client failed: {exc}"
-        finally:
-            self.done.set()
-
-    async def _main(self) -> None:
-        client = StreamClient(self._options, self._on_new_frame)
-        self.client = client
-        # Task before loop: stop() reads them in the other order (see stop()).
-        self._task = asyncio.current_task()
-        self._loop = asyncio.get_running_loop()
-        lost = asyncio.Event()
-
-        def on_state() -> None:
-            if client.pc.connectionState in ("failed", "closed"):
-                lost.set()
-
-        try:
-            if self._stopping:
-                return
-            await client.connect()
-            client.pc.on("connectionstatechange", on_state)
-            self.connected.set()
-            await lost.wait()
-            self.error = f"connection lost ({client.pc.connectionState})"
-        except asyncio.CancelledError:
-            if self._task is not None:
-                self._task.uncancel()  # stop() asked for it: close normally below
-        except ClientError as exc:
-            self.error = str(exc)
-        finally:
-            await client.close()
 
 
 # --- the window --------------------------------------------------------------------

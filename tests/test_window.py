@@ -14,6 +14,7 @@ import pygame
 import pytest
 
 from cloudarcade import protocol
+from cloudarcade.client.client_thread import answer_codec
 from cloudarcade.client.headless import ClientOptions
 from cloudarcade.client.input_map import (
     KEY_CODES,
@@ -27,7 +28,6 @@ from cloudarcade.client.overlay import Counters, OverlayStats, StatsSampler, for
 from cloudarcade.client.window import (
     ESCAPE_HOLD,
     DesktopWindow,
-    answer_codec,
     fit_rect,
     frame_surface,
     play_window,
