@@ -125,8 +125,7 @@ class SessionMetrics:
         """The last RTP packet of a frame left; ``packets``/``nbytes`` as in :meth:`rtp_sent`."""
         self._sent.inc()
         if packets:
-            self._rtp_packets.inc(packets)
-            self._rtp_bytes.inc(nbytes)
+            self.rtp_sent(packets, nbytes)
 
     def rtp_sent(self, packets: int, nbytes: int) -> None:
         """RTP packets sent outside :meth:`frame_sent` (e.g. retransmissions)."""
