@@ -21,16 +21,14 @@ logger = logging.getLogger(__name__)
 WEB_DIR: Final = Path(cloudarcade.client.__file__).resolve().parent / "web"
 STATIC_PREFIX: Final = "/client"
 
-# The page and its modules change with the server: revalidate rather than run stale modules.
-_NO_CACHE: Final = {"Cache-Control": "no-cache"}
-
 
 async def index(request: web.Request) -> web.FileResponse:
     """The page; ``?join=TOKEN&role=...`` in the URL is read by the page's script."""
-    return web.FileResponse(WEB_DIR / "index.html", headers=_NO_CACHE)
+    return web.FileResponse(WEB_DIR / "index.html")
 
 
 async def _web_headers(request: web.Request, response: web.StreamResponse) -> None:
+    # The page and its modules change with the server: revalidate rather than run stale modules.
     if request.path == "/" or request.path.startswith(STATIC_PREFIX + "/"):
         response.headers.setdefault("Cache-Control", "no-cache")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

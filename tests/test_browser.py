@@ -156,11 +156,13 @@ async def test_page_and_modules_are_served_without_traversal(web_server: Running
             assert response.content_type == "text/html"
             assert "/client/js/app.js" in await response.text()
             assert "Access-Control-Allow-Origin" not in response.headers
+            assert response.headers["Cache-Control"] == "no-cache"
         async with http.get(web_server.url + "/client/js/app.js") as response:
             assert response.status == 200
             # Browsers run ES modules only with a JavaScript type.
             assert response.content_type in ("text/javascript", "application/javascript")
             assert response.headers["X-Content-Type-Options"] == "nosniff"
+            assert response.headers["Cache-Control"] == "no-cache"
         async with http.get(web_server.url + "/client/style.css") as response:
             assert response.status == 200 and response.content_type == "text/css"
         for path in (
