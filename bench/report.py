@@ -68,11 +68,21 @@ def load_results(path: str | os.PathLike[str]) -> RunResults:
         out.summaries = read_summary(root / SUMMARY_FILE)
     else:
         out.summaries = summarize_all(out.probes, out.frames)
+    return read_notes(out)
+
+
+def read_notes(results: RunResults) -> RunResults:
+    """Fill in ``metadata`` and ``calibration`` from the files in ``results.path``, if there.
+
+    For results whose records are already in memory (the runner's): only these
+    small files need reading before :func:`write_report_for`.
+    """
+    root = results.path
     if (root / METADATA_FILE).exists():
-        out.metadata = dict(_read_json(root / METADATA_FILE))
+        results.metadata = dict(_read_json(root / METADATA_FILE))
     if (root / CALIBRATION_FILE).exists():
-        out.calibration = dict(_read_json(root / CALIBRATION_FILE))
-    return out
+        results.calibration = dict(_read_json(root / CALIBRATION_FILE))
+    return results
 
 
 def write_plots(results: RunResults, out_dir: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -96,14 +106,21 @@ def write_report(
     summaries are added to the table, so the ratio columns appear. Stock
     summaries in ``path``'s own ``summary.json`` serve the same way.
     """
-    results = load_results(path)
+    base = None if baseline is None else load_results(baseline)
+    return write_report_for(load_results(path), baseline=base)
+
+
+def write_report_for(results: RunResults, *, baseline: RunResults | None = None) -> Path:
+    """:func:`write_report` of results already in memory; neither is modified."""
     if baseline is not None:
-        base = load_results(baseline)
-        for s in base.summaries:
-            s.stack = "stock"
-        results.summaries = [*results.summaries, *base.summaries]
-        # Into the ECDF too, under their own label.
-        results.probes += [replace(p, profile=f"{p.profile} [stock]") for p in base.probes]
+        results = replace(
+            results,
+            summaries=[*results.summaries,
+                       *(replace(s, stack="stock") for s in baseline.summaries)],
+            # Into the ECDF too, under their own label.
+            probes=[*results.probes,
+                    *(replace(p, profile=f"{p.profile} [stock]") for p in baseline.probes)],
+        )
     images = write_plots(results)
     page = render_html(results, images)
     out = results.path / REPORT_FILE

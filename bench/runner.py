@@ -29,10 +29,10 @@ from cloudarcade.bench.analysis import psnr, ssim, summarize_all
 from cloudarcade.bench.jsonl import FRAMES_FILE, PROBES_FILE, JsonlWriter
 from cloudarcade.bench.metadata import write_metadata
 from cloudarcade.bench.records import DROP_ENCODE_SKIP, DROP_NETWORK, FrameRecord, ProbeRecord
-from cloudarcade.bench.report import write_report
+from cloudarcade.bench.report import RunResults, read_notes, write_report_for
 from cloudarcade.bench.scenario import NO_RELAY, BenchConfig, Cell
 from cloudarcade.bench.server_process import ServerProcess
-from cloudarcade.bench.summary import SUMMARY_FILE, ProfileSummary, write_summary
+from cloudarcade.bench.summary import SUMMARY_FILE, write_summary
 from cloudarcade.bench.table import render_table
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.client.results import FrameResult, ProbeResult
@@ -79,10 +79,11 @@ class StackResults:
             if writer is not None:
                 writer.close()
 
-    def summarize(self, seed: int) -> list[ProfileSummary]:
+    def summarize(self, seed: int) -> RunResults:
+        """Write ``summary.json``; the records and summaries, for the report."""
         summaries = summarize_all(self.probes, self.frames, self.extras, seed=seed)
         write_summary(self.directory / SUMMARY_FILE, summaries, seed=seed)
-        return summaries
+        return RunResults(self.directory, self.probes, self.frames, summaries)
 
 
 def _bitrate(start: tuple[float, int] | None, end: tuple[float, int] | None) -> float | None:
@@ -237,8 +238,8 @@ async def run_bench(
     *,
     console: Console | None = None,
     extra_server_args: list[str] | None = None,
-) -> dict[str, list[ProfileSummary]]:
-    """Run every (stack, cell, profile) and write all outputs; returns summaries by stack."""
+) -> dict[str, RunResults]:
+    """Run every (stack, cell, profile) and write all outputs; returns each stack's results."""
     console = console or Console(stderr=True)
     config.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -278,17 +279,17 @@ async def run_bench(
         with contextlib.suppress(asyncio.CancelledError):
             await server.stop()
         shutil.rmtree(config.out / "samples", ignore_errors=True)
-    summaries = {stack: r.summarize(config.seed) for stack, r in results.items() if r.probes}
+    runs = {stack: r.summarize(config.seed) for stack, r in results.items() if r.probes}
     write_metadata(config, started=started, finished=time.time(), interrupted=interrupted)
-    everything = [s for stack in config.stacks for s in summaries.get(stack, [])]
+    everything = [s for stack in config.stacks if stack in runs for s in runs[stack].summaries]
     if everything:
         console.print(render_table(everything))
-    if "tuned" in summaries:
-        stock = stack_dir(config.out, "stock")
-        report = write_report(config.out, baseline=stock if "stock" in summaries else None)
+    # The report draws on the records held here; only the metadata is read back.
+    if "tuned" in runs:
+        report = write_report_for(read_notes(runs["tuned"]), baseline=runs.get("stock"))
         console.print(f"report: {report}")
-    elif "stock" in summaries:
-        console.print(f"report: {write_report(stack_dir(config.out, 'stock'))}")
+    elif "stock" in runs:
+        console.print(f"report: {write_report_for(read_notes(runs['stock']))}")
     if interrupted:
         raise asyncio.CancelledError
-    return summaries
+    return runs
