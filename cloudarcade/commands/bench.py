@@ -122,19 +122,18 @@ def run(args: argparse.Namespace) -> int:
                   f"{len(config.cells)} cells × {', '.join(config.stacks)}, "
                   f"{config.probes} probes each)")
     try:
-        summaries = runtime.run(run_bench(config, console=console))
+        runs = runtime.run(run_bench(config, console=console))
     except asyncio.CancelledError:
         console.print(f"stopped; partial results in {config.out}")
         return 130
     if args.calibrate:
-        from cloudarcade.bench.jsonl import PROBES_FILE, read_probes
-        from cloudarcade.bench.report import write_report
+        from cloudarcade.bench.report import RunResults, write_report_for
 
-        del summaries
-
-        probes, _ = read_probes(config.out / PROBES_FILE)
-        result = calibrate.write_calibration(config.out, probes)
-        write_report(config.out)
+        # The run's probes are in memory; the report is redone with the calibration in it.
+        tuned = runs.get("tuned") or RunResults(config.out)
+        result = calibrate.write_calibration(config.out, tuned.probes)
+        tuned.calibration = result
+        write_report_for(tuned)
         for check in result["checks"]:
             console.print(
                 f"+{check['delay_ms_each_way']} ms each way: median moved "
