@@ -98,7 +98,7 @@ class Viewer:
         self._sender: RTCRtpSender | None = None
         self._last_rtp = (0, 0)
         self._client_freezes = 0
-        self.relays: list[Relay] = []
+        self.relay: Relay | None = None  # the netsim relay, when the session has a profile
         self._relay_counts: dict[tuple[str, str], int] = {}
         self.track: PacketTrack | StockTrack
         if session.options.stack == "stock":
@@ -193,7 +193,7 @@ class Viewer:
         # no packet reaches the relay before the client has our answer.
         relay = Relay(profile, listen=(self.session.bind, 0), forward=(self.session.bind, 0))
         await relay.start()
-        self.relays.append(relay)
+        self.relay = relay
         mapping = {client: relay.upstream_address(client) for client in clients}
         sdp = rewrite_sdp_candidates(offer.sdp, mapping)
         return relay, RTCSessionDescription(sdp=sdp, type=offer.type)
@@ -306,23 +306,23 @@ class Viewer:
 
     def _relay_metrics(self) -> None:
         netsim = self.session.netsim_metrics
-        if netsim is None:
+        if netsim is None or self.relay is None:
             return
-        for relay in self.relays:
-            stats = relay.stats()
-            for direction in ("uplink", "downlink"):
-                d = getattr(stats, direction)
-                counts = {"packets": d.packets_in, **{f"drop:{r}": n for r, n in d.drops.items()}}
-                for key, total in counts.items():
-                    new = total - self._relay_counts.get((direction, key), 0)
-                    self._relay_counts[(direction, key)] = total
-                    if new <= 0:
-                        continue
-                    if key == "packets":
-                        netsim.packet(direction, new)
-                    else:
-                        netsim.dropped(direction, key.removeprefix("drop:"), new)
-                netsim.queued(direction, d.queue_delay_p50_ms / 1000)
+        stats = self.relay.stats()
+        for direction in ("uplink", "downlink"):
+            d = getattr(stats, direction)
+            if new := self._relay_delta(direction, "packets", d.packets_in):
+                netsim.packet(direction, new)
+            for reason, total in d.drops.items():
+                if new := self._relay_delta(direction, reason, total):
+                    netsim.dropped(direction, reason, new)
+            netsim.queued(direction, d.queue_delay_p50_ms / 1000)
+
+    def _relay_delta(self, direction: str, key: str, total: int) -> int:
+        """How much the relay's running count ``total`` grew since the last poll."""
+        new = total - self._relay_counts.get((direction, key), 0)
+        self._relay_counts[(direction, key)] = total
+        return max(new, 0)
 
     async def _on_connection_state(self) -> None:
         state = self.pc.connectionState
@@ -350,8 +350,8 @@ class Viewer:
                         await task
             self.track.stop()
             await self.pc.close()
-            for relay in self.relays:
-                await relay.close()
+            if self.relay is not None:
+                await self.relay.close()
         except Exception:
             logger.exception("%r: error while closing", self)
         finally:

@@ -23,7 +23,7 @@ async def test_stream_through_profile(server: RunningServer, profile: str) -> No
         session = next(iter(server.app[SESSIONS].values()))
         assert session.options.profile == profile
         viewer = next(iter(session.viewers.values()))
-        assert viewer.relays, "no relay on the media path"
+        assert viewer.relay is not None, "no relay on the media path"
         await client.wait_for_frames(10, timeout=20)
         for _ in range(4):
             client.press("Space")
@@ -31,7 +31,7 @@ async def test_stream_through_profile(server: RunningServer, profile: str) -> No
         await asyncio.sleep(0.5)
         reflected = [p for p in client.summary.probes if p.frame is not None]
         assert reflected, f"no input came back through {profile}"
-        stats = viewer.relays[0].stats()
+        stats = viewer.relay.stats()
         assert stats.downlink.packets_out > 10 and stats.uplink.packets_out > 0
     finally:
         await client.close()

@@ -76,7 +76,7 @@ async def test_blackout_of_3_s_resumes_within_1_s_and_keeps_the_session(
     frames_after = sum(1 for t in clock.times if t >= resumed)
     assert frames_after >= 20, frames_after  # ~2 s at 30 fps, generously
     assert server.app[SESSIONS] == {session.id: session} and session.viewers
-    relay_stats = next(iter(session.viewers.values())).relays[0].stats()
+    relay_stats = next(iter(session.viewers.values())).relay.stats()
     assert relay_stats.downlink.drops.get("outage", 0) > 0
     await client.close()
     assert await wait_until(lambda: not server.app[SESSIONS], 5)
