@@ -20,7 +20,7 @@ import asyncio
 import functools
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .eventlog import EventLog, log_paths
@@ -34,14 +34,32 @@ logger = logging.getLogger(__name__)
 _MAX_DATAGRAM = 65535
 
 
-def _udp_socket(host: str) -> socket.socket:
+def _udp_socket(addr: Address) -> socket.socket:
+    """A non-blocking UDP socket bound to ``addr``; closed again if the bind fails."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)
     # Bursts at 20k packets/s overflow the default buffers.
     for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
         sock.setsockopt(socket.SOL_SOCKET, opt, 1 << 21)
-    sock.bind((host, 0))
+    try:
+        sock.bind(addr)
+    except OSError:
+        sock.close()
+        raise
     return sock
+
+
+def _datagrams(sock: socket.socket, what: str) -> Iterator[tuple[bytes, Address]]:
+    """What ``sock`` holds now, at most 256 datagrams so one busy socket cannot
+    starve the others; a socket error ends the batch (logged at debug)."""
+    for _ in range(256):
+        try:
+            yield sock.recvfrom(_MAX_DATAGRAM)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            logger.debug("%s socket: %s", what, exc)
+            return
 
 
 class Relay:
@@ -86,15 +104,7 @@ class Relay:
         """Bind and start relaying; returns the actual listen address."""
         self._loop = asyncio.get_running_loop()
         self.started_at = clock()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setblocking(False)
-        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            sock.setsockopt(socket.SOL_SOCKET, opt, 1 << 21)
-        try:
-            sock.bind(self.listen)
-        except OSError:
-            sock.close()
-            raise
+        sock = _udp_socket(self.listen)
         self._sock = sock
         self._pacer = Pacer(self.realtime) if self.timer == "thread" else None
         for name, send in (("uplink", self._send_up), ("downlink", self._send_down)):
@@ -145,14 +155,7 @@ class Relay:
     def _on_listen(self) -> None:
         assert self._sock is not None
         up = self._dirs["uplink"]
-        for _ in range(256):  # bounded, so one busy socket cannot starve the loop
-            try:
-                data, addr = self._sock.recvfrom(_MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                logger.debug("listen socket: %s", exc)
-                return
+        for data, addr in _datagrams(self._sock, "listen"):
             now = clock()
             if addr not in self._upstream:
                 self._open_upstream(addr)
@@ -173,21 +176,14 @@ class Relay:
 
     def _open_upstream(self, client: Address) -> None:
         assert self._loop is not None
-        sock = _udp_socket(self.forward[0])
+        sock = _udp_socket((self.forward[0], 0))
         self._upstream[client] = sock
         self._watch(sock, functools.partial(self._on_upstream, sock, client))
         logger.debug("new client %s:%d via upstream port %d", *client, sock.getsockname()[1])
 
     def _on_upstream(self, sock: socket.socket, client: Address) -> None:
         down = self._dirs["downlink"]
-        for _ in range(256):
-            try:
-                data, addr = sock.recvfrom(_MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                logger.debug("upstream socket: %s", exc)
-                return
+        for data, addr in _datagrams(sock, "upstream"):
             if addr != self.forward:
                 continue  # like a NAT: only the forward side may answer on this mapping
             down.receive(data, client, clock())
