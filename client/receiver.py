@@ -56,7 +56,6 @@ class TunedVideoReceiver:
         self._nack = NackTracker(retry_interval=nack_retry_interval)
         self._assembler: FrameAssembler | None = None
         self._decoder: DecoderThread | None = None
-        self._codec_name: str | None = None
         self._media_ssrc: int | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -146,7 +145,6 @@ class TunedVideoReceiver:
         await self._service(now)
 
     def _start(self, codec_name: str, ssrc: int) -> None:
-        self._codec_name = codec_name
         self._media_ssrc = ssrc
         detector = KEYFRAME_DETECTORS.get(codec_name)
         if detector is None:

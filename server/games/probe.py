@@ -69,7 +69,6 @@ class Probe(Game):
         if self.marker.top < self.top:
             raise ValueError(f"probe: {width}x{height} leaves no room below the frame code")
         self.white = False
-        self.presses = 0
         self._label_seq = -1
         self._label: pygame.Surface | None = None
         self._size = max(24, height // 8)
@@ -77,7 +76,6 @@ class Probe(Game):
     def on_input(self, event: InputEvent, player: int, pressed: bool) -> None:
         if pressed:
             self.white = not self.white
-            self.presses += 1
             logger.debug("probe: seq %d flips the marker to %s", event.seq,
                          "white" if self.white else "black")
 
