@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -15,18 +14,11 @@ from prometheus_client import CollectorRegistry
 
 from cloudarcade.metrics import Metrics, NetsimMetrics, SessionMetrics
 
+from .prometheus_tools import prometheus_tool
+
 OPS = Path(__file__).resolve().parent.parent / "ops"
 # A metric or recording-rule name that belongs to us.
 NAME = re.compile(r"(?<![\w:$\"])([a-z_:]*cloudarcade[a-z0-9_:]*)")
-
-
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is not on PATH (Debian package prometheus)")
-        pytest.skip("promtool is not on PATH (Debian package prometheus)")
-    return path
 
 
 def run(*args: str, cwd: Path | None = None) -> str:
@@ -79,7 +71,7 @@ def dashboard_exprs() -> list[str]:
 
 
 def test_promtool_checks_rules_and_config() -> None:
-    tool = promtool()
+    tool = prometheus_tool("promtool")
     assert "SUCCESS" in run(tool, "check", "rules", str(OPS / "rules.yml"))
     assert "SUCCESS" in run(tool, "check", "config", str(OPS / "prometheus.yml"))
 
@@ -110,7 +102,7 @@ def test_queries_name_metrics_that_exist(source: str) -> None:
 
 def test_alerts_fire_on_synthetic_series(tmp_path: Path) -> None:
     """promtool's rule unit tests: the alerts fire when they should, and only then."""
-    tool = promtool()
+    tool = prometheus_tool("promtool")
     shutil.copy(OPS / "rules.yml", tmp_path / "rules.yml")
     # 60 s apart; buckets of a histogram whose samples all land at 0.15 s (slow)
     # or at 0.03 s (fast). fps: 50/s (low) or 60/s (fine) per single session.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import socket
 import time
@@ -16,19 +15,12 @@ import pytest
 from cloudarcade.bench.server_process import ServerProcess
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
 
+from .prometheus_tools import prometheus_tool
+
 pytestmark = pytest.mark.slow
 
 FPS = 30
 OPS = Path(__file__).resolve().parent.parent / "ops"
-
-
-def prometheus_binary() -> str:
-    path = shutil.which("prometheus")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("prometheus is not on PATH (Debian package prometheus)")
-        pytest.skip("prometheus is not on PATH (Debian package prometheus)")
-    return path
 
 
 def free_port() -> int:
@@ -65,7 +57,7 @@ async def query(client: aiohttp.ClientSession, base: str, promql: str) -> float 
 
 
 async def test_prometheus_reports_the_frame_rate(game_server: int, tmp_path: Path) -> None:
-    binary = prometheus_binary()
+    binary = prometheus_tool("prometheus")
     shutil.copy(OPS / "rules.yml", tmp_path / "rules.yml")
     (tmp_path / "prometheus.yml").write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"

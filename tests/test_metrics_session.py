@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 
 import pytest
@@ -14,17 +12,10 @@ from cloudarcade.metrics.definitions import LATENCY_BUCKETS, input_reject_reason
 from cloudarcade.protocol import REJECT_REASONS
 from cloudarcade.stages import STAGE_NAMES
 
+from .prometheus_tools import prometheus_tool
+
 ALLOWED_LABELS = {"game", "codec", "profile", "stage", "phase", "reason", "direction", "kind"}
 INFO_LABELS = {"version", "python", "aiortc", "av"}
-
-
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is not on PATH (Debian package prometheus)")
-        pytest.skip("promtool is not on PATH (Debian package prometheus)")
-    return path
 
 
 def simulate(metrics: Metrics) -> None:
@@ -72,7 +63,7 @@ def sample_value(registry: CollectorRegistry, name: str, **labels: str) -> float
 
 
 def test_promtool_accepts_a_scrape_after_a_session() -> None:
-    tool = promtool()
+    tool = prometheus_tool("promtool")
     metrics = Metrics(CollectorRegistry())
     simulate(metrics)
     scrape = generate_latest(metrics.registry)
