@@ -93,6 +93,11 @@ def measured_or_none(value: float) -> float | None:
     return None if value >= MISS_SENTINEL / 2 else value
 
 
+def miss_count(delays: FloatArray) -> int:
+    """How many of :func:`delays_with_misses`' values are misses."""
+    return int(np.count_nonzero(delays >= MISS_SENTINEL / 2))
+
+
 def percentile_estimate(
     probes: Sequence[ProbeRecord],
     q: float,
@@ -102,7 +107,13 @@ def percentile_estimate(
     seed: int = 0,
 ) -> Estimate:
     """The q-quantile (0..1) of input_to_photon with a bootstrap CI, misses ranked last."""
-    data = delays_with_misses(probes)
+    return _estimate(delays_with_misses(probes), q, confidence=confidence,
+                     n_resamples=n_resamples, seed=seed)
+
+
+def _estimate(
+    data: FloatArray, q: float, *, confidence: float, n_resamples: int, seed: int
+) -> Estimate:
     if data.size == 0:
         return Estimate(None)
     statistic = quantile_statistic(q)
@@ -122,17 +133,16 @@ def latency_stats(
 ) -> LatencyStats:
     """p50/p95/p99 with bootstrap CIs, max, mean of measured delays; misses counted."""
     data = delays_with_misses(probes)
-    misses = int(np.count_nonzero(data >= MISS_SENTINEL / 2))
-    out = LatencyStats(count=int(data.size), misses=misses, confidence=confidence)
+    out = LatencyStats(count=int(data.size), misses=miss_count(data), confidence=confidence)
     measured = data[data < MISS_SENTINEL / 2]
     if measured.size:
         out.mean = float(measured.mean())
     if data.size == 0:
         return out
     kw: dict[str, Any] = {"confidence": confidence, "n_resamples": n_resamples}
-    out.p50 = percentile_estimate(probes, 0.50, seed=seed, **kw)
-    out.p95 = percentile_estimate(probes, 0.95, seed=seed + 1, **kw)
-    out.p99 = percentile_estimate(probes, 0.99, seed=seed + 2, **kw)
+    out.p50 = _estimate(data, 0.50, seed=seed, **kw)
+    out.p95 = _estimate(data, 0.95, seed=seed + 1, **kw)
+    out.p99 = _estimate(data, 0.99, seed=seed + 2, **kw)
     out.max = Estimate(measured_or_none(float(data.max())))
     return out
 
