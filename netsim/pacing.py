@@ -166,6 +166,8 @@ class Pacer:
             self.selector.unregister(sock)
 
     def start(self) -> None:
+        """Start the thread; the GIL switch interval stays lowered until ``close``."""
+        _switch_interval(+1)
         self._thread.start()
 
     def _drain_wakeup(self) -> None:
@@ -221,11 +223,14 @@ class Pacer:
             logger.exception("netsim pacer thread failed")
 
     def close(self) -> None:
+        if self._stop:
+            return  # closed already
         self._stop = True
         with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
-        if self._thread.is_alive():
+        if self._thread.ident is not None:  # started
             self._thread.join(timeout=2.0)
+            _switch_interval(-1)
         self.selector.close()
         self._wake_r.close()
         self._wake_w.close()
@@ -235,7 +240,7 @@ _switch_users = 0
 _switch_saved = 0.005
 
 
-def switch_interval(delta: int) -> None:
+def _switch_interval(delta: int) -> None:
     """Lower the GIL switch interval while any threaded relay runs; restore after."""
     global _switch_users, _switch_saved
     if delta > 0 and _switch_users == 0:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .eventlog import EventLog, log_paths
-from .pacing import SWITCH_INTERVAL, Address, Direction, Pacer, clock, switch_interval
+from .pacing import Address, Direction, Pacer, clock
 from .packet import Packet
 from .profile import Profile
 from .stats import RelayStats
@@ -97,7 +97,6 @@ class Relay:
         self._logs: list[EventLog] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pacer: Pacer | None = None
-        self._old_switch: float | None = None
         self.started_at = 0.0
 
     async def start(self) -> Address:
@@ -125,9 +124,6 @@ class Relay:
                 log,
                 self.window,
             )
-        if self.timer == "thread":
-            switch_interval(+1)
-            self._old_switch = SWITCH_INTERVAL
         self._watch(sock, self._on_listen)
         if self._pacer is not None:
             self._pacer.directions = list(self._dirs.values())
@@ -231,9 +227,6 @@ class Relay:
         for log in self._logs:
             log.close()
         self._logs.clear()
-        if self._old_switch is not None:
-            switch_interval(-1)
-            self._old_switch = None
 
     async def __aenter__(self) -> Relay:
         await self.start()
