@@ -12,14 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from .analysis import (
+    MISS_SENTINEL,
     bootstrap_ci,
     delays_with_misses,
     measured_or_none,
+    miss_count,
     quantile_statistic,
     stage_medians,
 )
@@ -90,16 +91,15 @@ def compare_records(
         else:
             verdict = NO_CHANGE
         # A difference that involves a miss sentinel is not a time; say so with None.
-        big = 1e8
-        diff = Estimate(*(None if abs(v) > big else v for v in (point, low, high)))
+        diff = Estimate(*(None if abs(v) >= MISS_SENTINEL / 2 else v for v in (point, low, high)))
         out.append(
             Change(
                 profile=key[0],
                 cell=key[1],
                 count_a=len(a),
                 count_b=len(b),
-                misses_a=int(np.count_nonzero(da > big)),
-                misses_b=int(np.count_nonzero(db > big)),
+                misses_a=miss_count(da),
+                misses_b=miss_count(db),
                 percentiles=percentiles,
                 median_diff=diff,
                 verdict=verdict,
