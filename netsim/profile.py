@@ -28,7 +28,7 @@ from typing import Any
 
 from .delay import DELAY_MODELS, DelayStage, create_delay_model
 from .link import DEFAULT_OVERHEAD, create_link
-from .loss import LOSS_MODELS, LossStage, create_loss_model
+from .loss import LOSS_MODELS, LossModel, LossStage, create_loss_model
 from .outage import Blackout, OutageStage
 from .queue import QUEUES, create_queue
 from .rng import BlockDraws, make_rng
@@ -74,21 +74,19 @@ class LinkSpec:
             and self.random_outages is None
         )
 
-    def mean_loss(self) -> float:
+    def loss_model(self) -> LossModel:
+        """A fresh loss model from the ``loss`` table (its ``model`` key names it)."""
         opts = {k: v for k, v in self.loss.items() if k != "model"}
-        return create_loss_model(self.loss["model"], **opts).mean_loss()
+        return create_loss_model(self.loss["model"], **opts)
+
+    def mean_loss(self) -> float:
+        return self.loss_model().mean_loss()
 
     def build(self, seed: int, salt: str) -> Chain:
         """The stage chain for this direction: loss -> outage -> link -> delay."""
         stages: list[Stage] = []
         if self.loss["model"] != "none":
-            opts = {k: v for k, v in self.loss.items() if k != "model"}
-            stages.append(
-                LossStage(
-                    create_loss_model(self.loss["model"], **opts),
-                    BlockDraws(make_rng(seed, salt, "loss")),
-                )
-            )
+            stages.append(LossStage(self.loss_model(), BlockDraws(make_rng(seed, salt, "loss"))))
         if self.outages or self.random_outages:
             mean, dur = self.random_outages or (None, 0.0)
             stages.append(
@@ -102,19 +100,15 @@ class LinkSpec:
         if self.rate_mbps is not None or self.trace is not None:
             qopts = {k: v for k, v in self.queue.items() if k != "kind"}
             queue = create_queue(self.queue["kind"], **qopts)
-            if self.trace is not None:
-                stages.append(
-                    create_link(
-                        "trace", queue=queue, trace=self.trace, overhead=self.overhead_bytes
-                    )
+            stages.append(
+                create_link(
+                    "rate" if self.trace is None else "trace",
+                    queue=queue,
+                    rate_mbps=self.rate_mbps,
+                    trace=self.trace,
+                    overhead=self.overhead_bytes,
                 )
-            else:
-                assert self.rate_mbps is not None
-                stages.append(
-                    create_link(
-                        "rate", queue=queue, rate_mbps=self.rate_mbps, overhead=self.overhead_bytes
-                    )
-                )
+            )
         if self.delay_ms > 0 or self.jitter_ms > 0 or self.delay_file is not None:
             model = create_delay_model(
                 self.distribution,
