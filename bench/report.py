@@ -22,7 +22,7 @@ from .jsonl import FRAMES_FILE, PROBES_FILE, read_frames, read_probes
 from .plots import ECDF_PNG, STAGES_PNG, TIMESERIES_PNG, plot_ecdf, plot_stages, plot_timeseries
 from .records import FrameRecord, ProbeRecord
 from .summary import SUMMARY_FILE, ProfileSummary, read_summary
-from .table import table_rows
+from .table import ms, table_rows
 
 logger = logging.getLogger(__name__)
 
@@ -156,14 +156,10 @@ def _stage_table(summaries: list[ProfileSummary]) -> str:
         c = s.stage_check
         rows.append(
             [s.profile, s.cell, s.stack]
-            + [_ms(s.stage_medians.get(n)) for n in names]
-            + [_ms(c.sum_of_medians), _ms(c.end_to_end_median), _ms(c.discrepancy)]
+            + [ms(s.stage_medians.get(n), 2) for n in names]
+            + [ms(c.sum_of_medians, 2), ms(c.end_to_end_median, 2), ms(c.discrepancy, 2)]
         )
     return _table_html(header, rows, "stages")
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.2f}"
 
 
 _CSS = """
