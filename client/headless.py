@@ -294,11 +294,10 @@ class HeadlessClient:
                 break
             self._pending_probes.popitem(last=False)
             probe.frame = result
-            if self._on_probe_cb is not None and result.server is not None:
-                self._on_probe_cb(probe)
-            elif self._on_probe_cb is not None:
-                result_probes = self._probes_waiting_record.setdefault(code.frame_id, [])
-                result_probes.append(probe)
+            if result.server is not None:
+                self._report_probe(probe)
+            else:  # reported once the server's record of its frame arrives
+                self._probes_waiting_record.setdefault(code.frame_id, []).append(probe)
 
     def _on_record(self, data: str | bytes) -> None:
         try:
@@ -319,10 +318,12 @@ class HeadlessClient:
         self.summary.frame_latencies.append(result.client["photon"] - record.render_end)
         if self._on_frame_cb is not None:
             self._on_frame_cb(result)
-        waiting = self._probes_waiting_record.pop(result.frame_id, None)
-        if waiting and self._on_probe_cb is not None:
-            for probe in waiting:
-                self._on_probe_cb(probe)
+        for probe in self._probes_waiting_record.pop(result.frame_id, ()):
+            self._report_probe(probe)
+
+    def _report_probe(self, probe: ProbeResult) -> None:
+        if self._on_probe_cb is not None:
+            self._on_probe_cb(probe)
 
     def undecoded_records(self) -> list[FrameTiming]:
         """Server records of frames that were sent but never decoded (so far)."""
@@ -353,12 +354,11 @@ class HeadlessClient:
 
     def finish(self) -> None:
         """Report probes that never showed up (misses) to ``on_probe``."""
-        if self._on_probe_cb is not None:
-            for probe in self._pending_probes.values():
-                self._on_probe_cb(probe)
-            for probes in self._probes_waiting_record.values():
-                for probe in probes:
-                    self._on_probe_cb(probe)
+        for probe in self._pending_probes.values():
+            self._report_probe(probe)
+        for probes in self._probes_waiting_record.values():
+            for probe in probes:
+                self._report_probe(probe)
         self._pending_probes.clear()
         self._probes_waiting_record.clear()
 
