@@ -188,7 +188,6 @@ class App {
     this._teardown();
     const delay = Math.max(backoffDelay(this.attempt), (error.retryAfter ?? 0) * 1000);
     this.attempt += 1;
-    this.retryAt = performance.now() + delay;
     this._setState("reconnecting");
     this._retryTimer = setTimeout(() => this._attemptConnect("reconnecting"), delay);
   }

@@ -219,11 +219,6 @@ export class Connection extends EventTarget {
     return true;
   }
 
-  /** The video receiver, for getStats(). */
-  get receiver() {
-    return this.pc?.getReceivers().find((r) => r.track?.kind === "video") ?? null;
-  }
-
   close() {
     if (this.closed) return;
     this.closed = true;

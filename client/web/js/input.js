@@ -13,7 +13,7 @@ const MAX_PADS = 4;
 const MAX_PAD_BUTTONS = 32;
 const MAX_PAD_AXES = 8;
 /** Axis values below this magnitude are sent as 0: sticks rest slightly off-centre. */
-export const AXIS_DEADZONE = 0.15;
+const AXIS_DEADZONE = 0.15;
 // Keys the page keeps for itself (stats overlay); never sent to the game.
 const PAGE_KEYS = new Set(["F2", "Backquote"]);
 // Keys whose browser default (scrolling, button activation) would fight the game.
@@ -23,7 +23,7 @@ const round2 = (value) => Math.round(value * 100) / 100;
 const clamp = (value, lo, hi) => Math.min(hi, Math.max(lo, value));
 
 /** A pad axis with the dead zone applied, rounded so that noise does not count as a change. */
-export function shapeAxis(value) {
+function shapeAxis(value) {
   return Math.abs(value) < AXIS_DEADZONE ? 0 : clamp(round2(value), -1, 1);
 }
 
@@ -42,7 +42,6 @@ export class InputSender {
     this.held = new Set();
     this.pointer = { x: 0.5, y: 0.5, dx: 0, dy: 0, buttons: 0, dirty: false };
     this.pads = new Map(); // index → JSON of the last state sent
-    this.sent = 0;
     this._frame = null;
     this._listen();
   }
@@ -67,9 +66,7 @@ export class InputSender {
   _send(label, fields) {
     if (!this.connection) return null;
     const message = { v: 1, t: fields.t, seq: this._nextSeq(), ts: this.now() / 1000, ...fields };
-    if (!this.connection.send(label, message)) return null;
-    this.sent += 1;
-    return message;
+    return this.connection.send(label, message) ? message : null;
   }
 
   /** Send a key event; returns the message sent (with its seq) or null. */

@@ -41,14 +41,14 @@ export function markerInner(width, height) {
 }
 
 /** true white, false black, null ambiguous: as marker_state() decides it. */
-export function markerState(meanLuma) {
+function markerState(meanLuma) {
   if (meanLuma > LIGHT_ABOVE) return true;
   if (meanLuma < DARK_BELOW) return false;
   return null;
 }
 
 /** The q-quantile (0..1) of `values`, linear between ranks (numpy's default). */
-export function quantile(values, q) {
+function quantile(values, q) {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
   const pos = (sorted.length - 1) * q;

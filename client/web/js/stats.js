@@ -5,11 +5,11 @@
 
 import { CHANNEL_EVENTS } from "./connection.js";
 
-export const SAMPLE_MS = 1000;
+const SAMPLE_MS = 1000;
 const REPORT_EVERY = 2; // samples: one report every 2 s
 
 /** The inbound video figures, candidate-pair RTT and codec from one getStats() report. */
-export function readReport(report) {
+function readReport(report) {
   let inbound = null;
   let pair = null;
   let transportPairId = null;
@@ -32,7 +32,7 @@ export function readReport(report) {
 }
 
 /** Figures over the interval between two readReport() results (`before` may be null). */
-export function computeFigures(before, after, elapsedMs) {
+function computeFigures(before, after, elapsedMs) {
   const now = after.inbound;
   if (!now) return null;
   const prev = before?.inbound ?? null;
