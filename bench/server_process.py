@@ -34,6 +34,11 @@ class ServerProcess:
         self._process: asyncio.subprocess.Process | None = None
         self._pump: asyncio.Task[None] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return None if self._process is None else self._process.pid
+
     async def start(self, timeout: float = 30.0) -> str:
         cmd = [sys.executable, "-m", "cloudarcade.cli", "serve", "--host", "127.0.0.1",
                "--port", "0", *self.args]

@@ -99,8 +99,8 @@ async def soak(args: argparse.Namespace, samples: Samples) -> dict[str, Any]:
                                  "--ice-timeout", "30"],
                            log_path=log)
     url = await server.start()
-    assert server._process is not None
-    pid = server._process.pid
+    pid = server.pid
+    assert pid is not None
 
     def on_frame(result: FrameResult) -> None:
         if result.server is not None:
