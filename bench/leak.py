@@ -26,6 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
+from cloudarcade.bench.soak import rss_kib
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,13 +43,8 @@ class Resources:
     @classmethod
     def now(cls) -> Resources:
         gc.collect()
-        rss = 0
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    rss = int(line.split()[1])
         return cls(
-            rss_kib=rss,
+            rss_kib=rss_kib(os.getpid()) or 0,
             fds=len(os.listdir("/proc/self/fd")),
             # The loop's default executor ("asyncio_N") lives as long as the loop.
             threads=sum(1 for t in threading.enumerate() if not t.name.startswith("asyncio_")),
