@@ -16,6 +16,8 @@ from cloudarcade.cli import build_parser
 from cloudarcade.commands import netsim as netsim_cmd
 from cloudarcade.commands import profiles as profiles_cmd
 
+from .test_netsim_profile import REQUIRED
+
 
 def _run(module: object, argv: list[str]) -> int:
     parser, _ = build_parser()
@@ -24,21 +26,13 @@ def _run(module: object, argv: list[str]) -> int:
     return rc
 
 
-def test_profiles_lists_every_profile_with_numbers(capsys: pytest.CaptureFixture[str]) -> None:
-    os.environ["COLUMNS"] = "200"
+def test_profiles_lists_every_profile_with_numbers(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
     assert _run(profiles_cmd, ["profiles"]) == 0
     out = capsys.readouterr().out
-    for name in (
-        "ideal",
-        "wired",
-        "wifi",
-        "lte",
-        "5g-nsa",
-        "5g-sa",
-        "5g-mmwave",
-        "5g-congested",
-        "5g-handover",
-    ):
+    for name in REQUIRED:
         assert name in out
     assert "7 / 18" in out  # 5g-nsa delay, down / up
 
