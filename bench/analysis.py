@@ -16,7 +16,7 @@ import math
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -364,6 +364,17 @@ def _add_mos(summary: ProfileSummary, extra: Mapping[str, Any]) -> None:
     summary.mos_detail = result.to_dict()
 
 
+_Keyed = TypeVar("_Keyed", ProbeRecord, FrameRecord)
+
+
+def group_by_key(records: Iterable[_Keyed]) -> dict[tuple[str, str], list[_Keyed]]:
+    """Records by (profile, cell), in order of first appearance."""
+    out: dict[tuple[str, str], list[_Keyed]] = {}
+    for r in records:
+        out.setdefault((r.profile, r.cell), []).append(r)
+    return out
+
+
 def summarize_all(
     probes: Sequence[ProbeRecord],
     frames: Sequence[FrameRecord],
@@ -371,15 +382,12 @@ def summarize_all(
     **kwargs: Any,
 ) -> list[ProfileSummary]:
     """:func:`summarize` per (profile, cell), in order of first appearance."""
-    groups: dict[tuple[str, str], tuple[list[ProbeRecord], list[FrameRecord]]] = {}
-    for p in probes:
-        groups.setdefault((p.profile, p.cell), ([], []))[0].append(p)
-    for f in frames:
-        groups.setdefault((f.profile, f.cell), ([], []))[1].append(f)
+    probe_groups, frame_groups = group_by_key(probes), group_by_key(frames)
     extras = extras or {}
     return [
-        summarize(gp, gf, {"profile": key[0], "cell": key[1], **extras.get(key, {})}, **kwargs)
-        for key, (gp, gf) in groups.items()
+        summarize(probe_groups.get(key, []), frame_groups.get(key, []),
+                  {"profile": key[0], "cell": key[1], **extras.get(key, {})}, **kwargs)
+        for key in dict.fromkeys([*probe_groups, *frame_groups])
     ]
 
 
@@ -390,6 +398,7 @@ __all__ = [
     "find_freezes",
     "frame_gaps",
     "frame_timing",
+    "group_by_key",
     "harmonic_fps",
     "latency_stats",
     "percentile_estimate",

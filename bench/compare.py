@@ -19,6 +19,7 @@ from .analysis import (
     MISS_SENTINEL,
     bootstrap_ci,
     delays_with_misses,
+    group_by_key,
     measured_or_none,
     miss_count,
     quantile_statistic,
@@ -67,8 +68,8 @@ def compare_records(
     seed: int = 0,
 ) -> list[Change]:
     """:func:`compare` on records already read (sans-I/O)."""
-    groups_a = _groups(probes_a)
-    groups_b = _groups(probes_b)
+    groups_a = group_by_key(probes_a)
+    groups_b = group_by_key(probes_b)
     out = []
     for key in (k for k in groups_a if k in groups_b):
         a, b = groups_a[key], groups_b[key]
@@ -106,13 +107,6 @@ def compare_records(
                 stage_moves=_stage_moves(a, b),
             )
         )
-    return out
-
-
-def _groups(probes: Sequence[ProbeRecord]) -> dict[tuple[str, str], list[ProbeRecord]]:
-    out: dict[tuple[str, str], list[ProbeRecord]] = {}
-    for p in probes:
-        out.setdefault((p.profile, p.cell), []).append(p)
     return out
 
 
