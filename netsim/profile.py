@@ -139,7 +139,6 @@ class Profile:
     seed: int = 1
     uplink: LinkSpec = field(default_factory=LinkSpec)
     downlink: LinkSpec = field(default_factory=LinkSpec)
-    path: Path | None = None
 
     def direction(self, name: str) -> LinkSpec:
         if name not in DIRECTIONS:
@@ -345,7 +344,6 @@ def parse_profiles(data: dict[str, Any], source: str, base: Path | None) -> dict
             seed,
             specs["uplink"],
             specs["downlink"],
-            Path(source) if base is not None else None,
         )
     return profiles
 
