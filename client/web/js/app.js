@@ -117,13 +117,14 @@ class App {
     }
   }
 
+  /** The form's session settings: game, resolution, fps, codec, bitrate. */
+  _settings() {
+    return Object.fromEntries(FIELDS.map((name) => [name, $(name).value]));
+  }
+
   request() {
-    const request = Object.fromEntries(FIELDS.map((name) => [name, $(name).value]));
-    if (this.join) {
-      // A joiner watches the host's stream: the session's own settings apply.
-      for (const name of FIELDS) delete request[name];
-      request.join = this.join;
-    }
+    // A joiner watches the host's stream: the session's own settings apply.
+    const request = this.join ? { join: this.join } : this._settings();
     request.role = this.role;
     if (this.token) request.token = this.token;
     return request;
@@ -244,9 +245,8 @@ class App {
     probe.hidden = false;
     result.textContent = "connecting to the probe…";
     document.body.dataset.latency = "running";
-    const request = { ...this.request() };
-    delete request.join;
-    if (this.join) Object.assign(request, Object.fromEntries(FIELDS.map((n) => [n, $(n).value])));
+    // The probe is a session of its own, on the form's settings even for a joiner.
+    const request = { ...this._settings(), token: this.token };
     try {
       const outcome = await measureLatency(location.origin, request, probe, {
         onProgress: (done, total) => {
