@@ -34,8 +34,12 @@ class Trace:
         """Average capacity over one period, bits/s."""
         return len(self.times_ms) * OPPORTUNITY_BYTES * 8 / (self.period_ms / 1000.0)
 
+    def text(self) -> str:
+        """The trace in Mahimahi's file format (what ``parse_trace`` reads)."""
+        return "".join(f"{t}\n" for t in self.times_ms)
+
     def write(self, path: str | Path) -> None:
-        Path(path).write_text("".join(f"{t}\n" for t in self.times_ms))
+        Path(path).write_text(self.text())
 
 
 def parse_trace(text: str, source: str = "<memory>") -> Trace:

@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         trace.write(args.output)
         print(f"{args.output}: {trace.mean_rate_bps / 1e6:.2f} Mbps mean", file=sys.stderr)
     else:
-        sys.stdout.write("".join(f"{t}\n" for t in trace.times_ms))
+        sys.stdout.write(trace.text())
     return 0
 
 
