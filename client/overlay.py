@@ -1,8 +1,8 @@
 """The desktop client's stats overlay: figures sampled from the client, drawn on the window.
 
 :class:`StatsSampler` is sans-I/O: it takes cumulative counters and ``now`` and
-returns an :class:`OverlayStats` with rates over the last sample interval, so it
-is tested with made-up numbers. :func:`draw_overlay` is the only pygame part.
+returns the frame rates over the last sample interval, so it is tested with
+made-up numbers. :func:`render_panel` and :func:`draw_overlay` are the pygame part.
 """
 
 from __future__ import annotations
