@@ -23,6 +23,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from cloudarcade.netsim.packet import DROP_REASONS
 from cloudarcade.protocol import REJECT_REASONS
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,9 @@ DROP_PHASES: Final = ("render_skip", "encode_busy", "send")
 KEYFRAME_REASONS: Final = ("start", "pli", "fir", "interval")
 RATE_LIMITED: Final = "rate_limited"
 DIRECTIONS: Final = ("uplink", "downlink")
-NETSIM_DROP_REASONS: Final = ("loss", "queue", "outage")
+# The relay's own list: a reason it reports (e.g. "send", a failed sendto)
+# must never be a label value the metrics refuse.
+NETSIM_DROP_REASONS: Final = DROP_REASONS
 
 SESSION_LABELS: Final = ("game", "codec", "profile")
 

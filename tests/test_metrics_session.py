@@ -180,3 +180,15 @@ def test_bench_prints_the_cost_per_frame(capsys: pytest.CaptureFixture[str]) -> 
     main(["--frames", "200", "--repeats", "1"])
     out = capsys.readouterr().out
     assert "ns/frame" in out and "frame budget" in out
+
+
+def test_every_relay_drop_reason_is_a_metric_label() -> None:
+    """A reason the relay reports (like a failed send) must not crash the metrics."""
+    from prometheus_client import CollectorRegistry
+
+    from cloudarcade.metrics import Metrics, NetsimMetrics
+    from cloudarcade.netsim.packet import DROP_REASONS
+
+    netsim = NetsimMetrics(Metrics(CollectorRegistry()), profile="lte")
+    for reason in DROP_REASONS:
+        netsim.dropped("downlink", reason, 2)
