@@ -23,11 +23,12 @@ class RunningServer:
         self.url = url
 
 
-async def start_server(config: ServerConfig) -> RunningServer:
+async def start_server(config: ServerConfig, port: int = 0) -> RunningServer:
+    """``config``'s app on ``port`` (0: a free one); stop it with ``runner.cleanup()``."""
     app = create_app(config)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, 0)
+    site = web.TCPSite(runner, config.host, port)
     await site.start()
     port = runner.addresses[0][1]
     return RunningServer(app, runner, f"http://{config.host}:{port}")

@@ -17,13 +17,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
-from cloudarcade.server.app import SESSIONS, ServerConfig, create_app
+from cloudarcade.server.app import SESSIONS, ServerConfig
 from cloudarcade.server.options import SessionOptions
 
-from .conftest import RunningServer
+from .conftest import RunningServer, start_server
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +46,6 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshot
 SMALL = {"resolution": "640x360", "fps": "30", "bitrate": "1M", "codec": "h264"}
 
 
-async def _start(config: ServerConfig, port: int = 0) -> RunningServer:
-    app = create_app(config)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, port)
-    await site.start()
-    assert isinstance(site._server, asyncio.Server)
-    bound = site._server.sockets[0].getsockname()[1]
-    return RunningServer(app, runner, f"http://{config.host}:{bound}")
-
-
 def _config(max_sessions: int = 8) -> ServerConfig:
     return ServerConfig(
         defaults=SessionOptions(game="pong", width=640, height=360, fps=30, bitrate=1_000_000),
@@ -67,7 +55,7 @@ def _config(max_sessions: int = 8) -> ServerConfig:
 
 @pytest.fixture
 async def web_server() -> AsyncIterator[RunningServer]:
-    running = await _start(_config())
+    running = await start_server(_config())
     yield running
     await running.runner.cleanup()
 
@@ -254,7 +242,7 @@ async def test_play_pong_stats_and_latency(web_server: RunningServer, browser: B
 
 
 async def test_share_link_spectator_and_server_full(browser: Browser) -> None:
-    server = await _start(_config(max_sessions=1))
+    server = await start_server(_config(max_sessions=1))
     try:
         host = await _open(browser, server.url)
         await _connect(host, "pong")
@@ -305,7 +293,7 @@ async def test_share_link_spectator_and_server_full(browser: Browser) -> None:
 
 
 async def test_server_stop_shows_reconnecting_then_recovers(browser: Browser) -> None:
-    server = await _start(_config())
+    server = await start_server(_config())
     port = int(server.url.rsplit(":", 1)[1])
     page = await _open(browser, server.url)
     await _connect(page, "probe")
@@ -327,7 +315,7 @@ async def test_server_stop_shows_reconnecting_then_recovers(browser: Browser) ->
         "window.cloudarcade.lastError?.kind === 'unreachable'", timeout=10000
     )
 
-    restarted = await _start(_config(), port=port)
+    restarted = await start_server(_config(), port=port)
     try:
         await _state(page, "playing", within=20)
         await _shot(page, "12-reconnected")
@@ -377,7 +365,7 @@ async def test_page_modules_agree_with_the_server(
 async def test_access_token_from_the_page_url(browser: Browser) -> None:
     config = _config()
     config.token = "s3cret-token"
-    server = await _start(config)
+    server = await start_server(config)
     try:
         # Without the token the server refuses, and the page says why.
         page = await _open(browser, server.url)
