@@ -1,0 +1,132 @@
+"""A GCC-style controller: delay-based and loss-based estimates, the smaller wins.
+
+Per feedback: packets (in send order) go through the inter-arrival grouping,
+the trendline and the over-use detector; the AIMD controller moves the
+delay-based rate on the verdict (an over-use anywhere in the batch counts);
+the loss-based controller counts the packets reported lost. The target is the
+smallest of the two and, where a receiver sends it, REMB.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .aimd import AimdRateControl
+from .base import CcState, CongestionController, register_controller
+from .delay import InterArrival, OveruseDetector, TrendlineEstimator, Usage
+from .history import PacketResult
+from .loss import LOW_LOSS, LossBasedControl
+from .probe import DispersionProbe
+from .throughput import AckedBitrate, QueueingDelay
+
+logger = logging.getLogger(__name__)
+
+_DEFAULT_RTT = 0.100
+_REMB_TIMEOUT_S = 5.0  # a REMB older than this no longer caps the target
+# Jump to a measured capacity at most this often, and by at most this factor:
+# a train compressed by a burst of scheduling must not fling the rate upwards.
+_PROBE_INTERVAL_S = 0.250
+_PROBE_MAX_STEP = 1.5
+_PROBE_MAX_QUEUEING_S = 0.010
+
+
+class GccController(CongestionController):
+    """Google Congestion Control, send side (transport-cc feedback)."""
+
+    name = "gcc"
+
+    def __init__(self, *, initial: float, min_rate: float, max_rate: float) -> None:
+        super().__init__(initial=initial, min_rate=min_rate, max_rate=max_rate)
+        self.inter_arrival = InterArrival()
+        self.trendline = TrendlineEstimator()
+        self.detector = OveruseDetector()
+        self.aimd = AimdRateControl(initial=initial, min_rate=min_rate, max_rate=max_rate)
+        self.loss = LossBasedControl(initial=initial, min_rate=min_rate, max_rate=max_rate)
+        self.acked = AckedBitrate()
+        self.queueing = QueueingDelay()
+        self.probe = DispersionProbe()
+        self._last_probe_jump: float | None = None
+        self.rtt = _DEFAULT_RTT
+        self._remb: tuple[float, float] | None = None  # (bitrate, received at)
+        self._now = 0.0
+
+    def on_rtt(self, rtt: float, now: float) -> None:
+        if rtt > 0:
+            self.rtt = 0.875 * self.rtt + 0.125 * rtt
+
+    def on_remb(self, bitrate: float, now: float) -> None:
+        self._remb = (bitrate, now)
+        self._now = now
+
+    def on_feedback(self, results: list[PacketResult], now: float) -> None:
+        self._now = now
+        if not results:
+            return
+        results = sorted(results, key=lambda r: r.seq)
+        self.acked.update(results)
+        self.queueing.update(results)
+        received = [r for r in results if r.arrival is not None]
+        if received:
+            # Feedback arrives about one RTT (plus the receiver's hold-off) after the
+            # newest packet it reports: an upper bound when no RTCP RTT is known.
+            self.on_rtt(now - max(r.send_time for r in received), now)
+        overuse = False
+        for result in received:
+            assert result.arrival is not None
+            delta = self.inter_arrival.add(result.send_time, result.arrival, result.size)
+            if delta is None:
+                continue
+            trend = self.trendline.update(delta)
+            usage = self.detector.detect(trend, delta.send_delta, now)
+            overuse = overuse or usage is Usage.OVERUSING
+        usage = Usage.OVERUSING if overuse else self.detector.usage
+        self.aimd.update(usage, self.acked.bitrate, self.rtt, now)
+        self.probe.update(results)
+        if usage is Usage.NORMAL:
+            self._follow_probe(now)
+        self.loss.update(
+            len(results) - len(received), len(results), self.target, self.rtt, now
+        )
+
+    def _follow_probe(self, now: float) -> None:
+        """Climb towards the capacity the packet trains show, while queues stay empty."""
+        capacity = self.probe.estimate
+        if (
+            capacity is None
+            or self.queueing.delay > _PROBE_MAX_QUEUEING_S
+            or self.loss.loss >= LOW_LOSS
+        ):
+            return
+        if self._last_probe_jump is not None and now - self._last_probe_jump < _PROBE_INTERVAL_S:
+            return
+        goal = min(0.85 * capacity, _PROBE_MAX_STEP * self.aimd.rate)
+        if goal > 1.1 * self.aimd.rate:
+            self.aimd.jump(goal, now)
+            self.loss.rate = max(self.loss.rate, goal)
+            self._last_probe_jump = now
+
+    def _remb_cap(self) -> float | None:
+        if self._remb is None or self._now - self._remb[1] > _REMB_TIMEOUT_S:
+            return None
+        return self._remb[0]
+
+    @property
+    def target(self) -> float:
+        rate = min(self.aimd.rate, self.loss.rate)
+        remb = self._remb_cap()
+        if remb is not None:
+            rate = min(rate, remb)
+        return min(max(rate, self.min_rate), self.max_rate)
+
+    def state(self) -> CcState:
+        target = self.target
+        return CcState(
+            target=target,
+            estimate=target,
+            queueing_delay=self.queueing.delay,
+            loss=self.loss.loss,
+            usage=self.detector.usage.value,
+        )
+
+
+register_controller("gcc", GccController)
