@@ -47,7 +47,8 @@ LOSS_BUCKETS: Final = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 SESSION_END_REASONS: Final = ("closed", "failed", "timeout", "shutdown", "rejected")
 # Offers refused before any session exists, by HTTP status.
 OFFER_REFUSAL_REASONS: Final = {
-    400: "bad_request", 401: "unauthorized", 404: "unknown_share", 413: "too_large", 503: "full",
+    400: "bad_request", 401: "unauthorized", 404: "unknown_share", 408: "timeout",
+    413: "too_large", 503: "full",
 }
 DROP_PHASES: Final = ("render_skip", "encode_busy", "send")
 KEYFRAME_REASONS: Final = ("start", "pli", "fir", "interval")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -69,11 +70,9 @@ async def offer(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     sessions: dict[int, GameSession] = request.app[SESSIONS]
     authorized = config.token is None or _bearer_ok(request, config.token)
-    if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
-        return _refuse(request, 413, f"offer body too large: at most {MAX_OFFER_BYTES} bytes")
-    raw = await request.content.read(MAX_OFFER_BYTES + 1)
-    if len(raw) > MAX_OFFER_BYTES:
-        return _refuse(request, 413, f"offer body too large: at most {MAX_OFFER_BYTES} bytes")
+    raw = await _read_body(request, config.limits.body_timeout)
+    if isinstance(raw, web.Response):
+        return raw
     try:
         body: Any = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
@@ -142,6 +141,31 @@ async def offer(request: web.Request) -> web.Response:
         "sdp": answer.sdp, "type": answer.type, "session": session.id, "share": session.share,
         "role": viewer.role, "player": viewer.player,
     })
+
+
+async def _read_body(request: web.Request, timeout: float) -> bytes | web.Response:
+    """The whole body, however many TCP segments it came in; or the refusal to send.
+
+    aiohttp's own reading stops at the app's ``client_max_size`` (chunked or
+    not); a body that trickles in slower than ``timeout`` is refused too.
+    """
+    too_large = f"offer body too large: at most {MAX_OFFER_BYTES} bytes"
+    if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
+        return _closing(_refuse(request, 413, too_large))
+    try:
+        async with asyncio.timeout(timeout if timeout > 0 else None):
+            return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _closing(_refuse(request, 413, too_large))
+    except TimeoutError:
+        return _closing(_refuse(request, 408, f"offer body: not all received within {timeout:g} s"))
+
+
+def _closing(response: web.Response) -> web.Response:
+    # The rest of the body is not worth reading: aiohttp closes the connection
+    # after the response instead of draining it.
+    response.force_close()
+    return response
 
 
 def _forget(sessions: dict[int, GameSession], session: GameSession) -> None:

@@ -36,6 +36,8 @@ class Limits:
     idle_timeout: float = 0.0
     # Viewers (players and spectators) one session serves at most.
     max_viewers: int = 8
+    # An offer's body must arrive within this many seconds of its headers.
+    body_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if self.max_viewers < 1:
@@ -44,7 +46,7 @@ class Limits:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name}: expected a number > 0, got {value!r}")
-        for name in ("ice_timeout", "liveness_timeout", "idle_timeout"):
+        for name in ("ice_timeout", "liveness_timeout", "idle_timeout", "body_timeout"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name}: expected seconds >= 0 (0: off), got {value!r}")

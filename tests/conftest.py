@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
+from cloudarcade.metrics import bound_port
 from cloudarcade.server.app import ServerConfig, create_app
+from cloudarcade.server.listener import listen
 from cloudarcade.server.options import SessionOptions
 
 
@@ -26,12 +28,8 @@ class RunningServer:
 async def start_server(config: ServerConfig, port: int = 0) -> RunningServer:
     """``config``'s app on ``port`` (0: a free one); stop it with ``runner.cleanup()``."""
     app = create_app(config)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, port)
-    await site.start()
-    port = runner.addresses[0][1]
-    return RunningServer(app, runner, f"http://{config.host}:{port}")
+    runner = await listen(app, config.host, port)
+    return RunningServer(app, runner, f"http://{config.host}:{bound_port(runner)}")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from cloudarcade.metrics import REGISTRY, bound_port, start_metrics_server
 from cloudarcade.netsim import ProfileError, get_profile, load_profiles
 from cloudarcade.server.app import ServerConfig, create_app
 from cloudarcade.server.limits import Limits
+from cloudarcade.server.listener import listen
 from cloudarcade.server.options import OptionError, SessionOptions
 
 logger = logging.getLogger(__name__)
@@ -106,13 +107,10 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
 
 async def serve(config: ServerConfig, port: int, metrics: tuple[str, int] | None) -> None:
     app = create_app(config)
-    runner = web.AppRunner(app)
+    runner = await listen(app, config.host, port)
     metrics_runner: web.AppRunner | None = None
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, port)
     try:
-        await site.start()
-        actual = runner.addresses[0][1] if runner.addresses else port
+        actual = bound_port(runner)
         if metrics is not None:
             metrics_runner = await start_metrics_server(metrics[0], metrics[1], REGISTRY)
             print(f"metrics on http://{metrics[0]}:{bound_port(metrics_runner)}/metrics",
