@@ -13,6 +13,8 @@ import logging
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection
 
+from cloudarcade.rtc import contract
+
 logger = logging.getLogger(__name__)
 
 _bound: str | None = None
@@ -26,6 +28,7 @@ def restrict_host_candidates(address: str) -> None:
     One process serves one bind address, so a second, different call fails.
     """
     global _bound
+    contract.check()
     if _bound is not None and _bound != address:
         raise RuntimeError(f"ICE is already bound to {_bound}, cannot rebind to {address}")
     _bound = address

@@ -14,22 +14,17 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiortc import RTCDataChannel, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
-from aiortc.rtp import (
-    RTCP_PSFB_FIR,
-    RTCP_PSFB_PLI,
-    RTCP_RTPFB_NACK,
-    RtcpPsfbPacket,
-    RtcpRtpfbPacket,
-)
 
 from cloudarcade import protocol
 from cloudarcade.encoder import EncodedFrame
 from cloudarcade.ice import create_peer_connection
 from cloudarcade.netsim import Profile, Relay, candidate_addresses, rewrite_sdp_candidates
+from cloudarcade.rtc.seam import SenderSeam
+from cloudarcade.rtc.steps import Heard, KeyframeRequests, NackReceived
 from cloudarcade.server.limits import TokenBucket
 from cloudarcade.server.pipeline import RawFrame
 from cloudarcade.server.timing import FRAMES_CHANNEL, FrameTiming
@@ -208,19 +203,20 @@ class Viewer:
     def _hook_rtcp(self, sender: RTCRtpSender) -> None:
         # aiortc's sender turns PLI/FIR into a flag that only its own encoder
         # reads; with pre-encoded packets we must see them ourselves.
-        original = sender._handle_rtcp_packet
-        metrics = self.session.metrics
+        seam = SenderSeam(sender)
+        seam.steps += [
+            Heard(self._heard),
+            KeyframeRequests(self._keyframe_requested),
+            NackReceived(self.session.metrics.nack),
+        ]
+        seam.install()
 
-        async def handle(packet: Any) -> None:
-            self.last_rtcp = time.monotonic()
-            if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
-                metrics.pli()
-                self.session.request_keyframe("pli" if packet.fmt == RTCP_PSFB_PLI else "fir")
-            elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-                metrics.nack(len(packet.lost))
-            await original(packet)
+    def _heard(self, now: float) -> None:
+        self.last_rtcp = now
 
-        sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+    def _keyframe_requested(self, reason: str) -> None:
+        self.session.metrics.pli()
+        self.session.request_keyframe(reason)
 
     # Media from the session (event loop thread).
     def put_encoded(self, encoded: EncodedFrame, timing: FrameTiming) -> None:

@@ -1,0 +1,282 @@
+"""One seam per aiortc class, each handing ``(packet, now)`` to an ordered list of steps.
+
+Like pion/interceptor: every RTP/RTCP feature is a small step, and the seam is
+the only code that touches aiortc's private members (listed and checked in
+:mod:`cloudarcade.rtc.contract`). Steps are sans-I/O: they take the packet
+and ``now`` (``time.monotonic()`` seconds) and return what should happen; the
+seam does the sending and arms the one timer.
+
+- :class:`ReceiverSeam` (``RTCRtpReceiver``): incoming RTP, after SRTP and
+  parsing. Replaces ``_handle_rtp_packet`` on the instance; keeps aiortc's
+  ``_enabled`` check and active-SSRC bookkeeping, and leaves the rest
+  (statistics, RTX, NACK, reassembly, REMB) to steps.
+- :class:`SenderSeam` (``RTCRtpSender``): incoming RTCP for one sender. Wraps
+  ``_handle_rtcp_packet``: steps see each packet, then aiortc handles it as
+  before (retransmissions, RTT, stats).
+- :class:`TransportSeam` (``RTCDtlsTransport``): every outgoing serialized RTP
+  packet before SRTP (media and RTX of all senders on the transport), and the
+  raw incoming RTCP before aiortc parses it. Steps may edit header extensions
+  and delay a packet (a pacer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
+from aiortc.clock import current_datetime
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import AnyRtcpPacket, RtpPacket, is_rtcp
+
+from cloudarcade.rtc import contract
+from cloudarcade.rtc.packet import Feedback, OutgoingRtp
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+# Receive side -----------------------------------------------------------------
+
+
+@dataclass
+class RtpIn:
+    """An RTP packet moving down a receive chain, with its negotiated codec.
+
+    ``codec`` is None for a payload type the receiver does not know.
+    """
+
+    packet: RtpPacket
+    codec: RTCRtpCodecParameters | None
+
+
+class ReceiveStep:
+    """One stage of a receive chain; override what the stage needs.
+
+    ``rtp`` returns the packet for the next step (possibly a new one: RTX
+    unwrapped) or None to stop the chain here. ``poll`` runs after every
+    packet and at every wake-up, in chain order, and returns the feedback to
+    send now. ``next_wakeup`` says when ``poll`` next has something to do.
+    """
+
+    def rtp(self, item: RtpIn, now: float) -> RtpIn | None:
+        return item
+
+    def poll(self, now: float) -> Iterable[Feedback]:
+        return ()
+
+    def next_wakeup(self) -> float | None:
+        return None
+
+    def close(self) -> None:
+        """Release what the step holds; called once when the seam closes."""
+
+
+class ReceiverSeam:
+    """Runs an ``RTCRtpReceiver``'s incoming RTP through ``steps``.
+
+    Build the steps with the state accessors below (they are the only readers
+    of the receiver's private state), append them to ``steps``, then
+    :meth:`install`.
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver, *, clock: Clock = time.monotonic) -> None:
+        contract.check()
+        contract.require(receiver, contract.RECEIVER_ATTRIBUTES)
+        self.receiver = receiver
+        self.steps: list[ReceiveStep] = []
+        self._clock = clock
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._closed = False
+
+    # aiortc's private state, by reference (pinned version, checked above).
+    @property
+    def codecs(self) -> dict[int, RTCRtpCodecParameters]:
+        return self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def rtx_ssrc(self) -> dict[int, int]:
+        return self.receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def remote_streams(self) -> dict[int, Any]:
+        return self.receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def _active_ssrc(self) -> dict[int, Any]:
+        return self.receiver._RTCRtpReceiver__active_ssrc  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def _rtcp_ssrc(self) -> int | None:
+        return self.receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined,no-any-return]
+
+    def install(self) -> None:
+        self.receiver._handle_rtp_packet = self._handle_rtp_packet  # type: ignore[method-assign]
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for step in self.steps:
+            step.close()
+
+    async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        now = self._clock()
+        if self._closed or not self.receiver._enabled:
+            return
+        # getSynchronizationSources() reads this (wall-clock datetimes, as aiortc keeps them).
+        self._active_ssrc[packet.ssrc] = current_datetime()
+        item: RtpIn | None = RtpIn(packet, self.codecs.get(packet.payload_type))
+        for step in self.steps:
+            assert item is not None
+            item = step.rtp(item, now)
+            if item is None:
+                break
+        await self._service(now)
+
+    async def _service(self, now: float) -> None:
+        """Send what the steps have due, then arm the one timer."""
+        feedback = [fb for step in self.steps for fb in step.poll(now)]
+        ssrc = self._rtcp_ssrc
+        if ssrc is not None:  # unknown until negotiated; aiortc drops feedback too
+            for fb in feedback:
+                with contextlib.suppress(ConnectionError):
+                    await self.receiver.transport._send_rtp(fb.to_rtcp(ssrc))
+        self._arm()
+
+    def _arm(self) -> None:
+        wakeups = [t for t in (step.next_wakeup() for step in self.steps) if t is not None]
+        if not wakeups or self._closed:
+            return
+        at = min(wakeups)
+        if self._timer is not None and self._timer_at is not None and self._timer_at <= at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self._loop.call_later(max(at - self._clock(), 0.0), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if not self._closed:
+            self._loop.create_task(self._service(self._clock()))
+
+
+# Sender, incoming RTCP -----------------------------------------------------------
+
+
+class RtcpStep:
+    """Sees each RTCP packet routed to a sender, before aiortc handles it."""
+
+    def rtcp(self, packet: AnyRtcpPacket, now: float) -> None:
+        pass
+
+
+class SenderSeam:
+    """Runs the RTCP that reaches an ``RTCRtpSender`` through ``steps``, then aiortc."""
+
+    def __init__(self, sender: RTCRtpSender, *, clock: Clock = time.monotonic) -> None:
+        contract.check()
+        contract.require(sender, contract.SENDER_ATTRIBUTES)
+        self.sender = sender
+        self.steps: list[RtcpStep] = []
+        self._clock = clock
+
+    def install(self) -> None:
+        original: Callable[[AnyRtcpPacket], Awaitable[None]] = self.sender._handle_rtcp_packet
+
+        async def handle(packet: AnyRtcpPacket) -> None:
+            now = self._clock()
+            for step in self.steps:
+                step.rtcp(packet, now)
+            await original(packet)
+
+        self.sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+# Transport: outgoing RTP, raw incoming RTCP ----------------------------------
+
+
+class TransportStep:
+    """Sees every RTP packet a DTLS transport sends, and the raw RTCP it receives.
+
+    ``send`` may edit ``packet.extensions`` and returns the earliest time the
+    packet may leave (None: now); the seam waits until the latest of those,
+    which holds up aiortc's sender loop (a pacer). ``sent`` is told the
+    packet's size and send time once it is out. ``rtcp_received`` gets each
+    incoming compound RTCP datagram before aiortc parses it (aiortc reads
+    transport-cc feedback as if it were a NACK; the raw bytes are intact).
+    """
+
+    def send(self, packet: OutgoingRtp, now: float) -> float | None:
+        return None
+
+    def sent(self, packet: OutgoingRtp, size: int, now: float) -> None:
+        pass
+
+    def rtcp_received(self, data: bytes, now: float) -> None:
+        pass
+
+
+class TransportSeam:
+    """Runs an ``RTCDtlsTransport``'s outgoing RTP and incoming RTCP through ``steps``.
+
+    Install it once the peer connection's descriptions are set (aiortc moves
+    senders onto the bundled transport in ``setRemoteDescription``). With no
+    steps, packets pass through untouched and unparsed.
+    """
+
+    def __init__(self, transport: RTCDtlsTransport, *, clock: Clock = time.monotonic) -> None:
+        contract.check()
+        contract.require(transport, contract.TRANSPORT_ATTRIBUTES)
+        self.transport = transport
+        self.steps: list[TransportStep] = []
+        self._clock = clock
+
+    def install(self) -> None:
+        transport = self.transport
+        if getattr(transport, "_cloudarcade_seam", None) is not None:
+            raise RuntimeError(f"{transport!r} already has a TransportSeam")
+        transport._cloudarcade_seam = self  # type: ignore[attr-defined]
+        send_original: Callable[[bytes], Awaitable[None]] = transport._send_rtp
+        rtcp_original: Callable[[bytes], Awaitable[None]] = transport._handle_rtcp_data
+
+        async def send_rtp(data: bytes) -> None:
+            if not self.steps or is_rtcp(data):
+                await send_original(data)
+                return
+            now = self._clock()
+            packet = OutgoingRtp.parse(data)
+            at: float | None = None
+            for step in self.steps:
+                wanted = step.send(packet, now)
+                if wanted is not None and (at is None or wanted > at):
+                    at = wanted
+            if at is not None and at > now:
+                await asyncio.sleep(at - now)
+            out = bytes(packet)
+            await send_original(out)
+            sent_at = self._clock()
+            for step in self.steps:
+                step.sent(packet, len(out), sent_at)
+
+        async def handle_rtcp_data(data: bytes) -> None:
+            if self.steps:
+                now = self._clock()
+                for step in self.steps:
+                    step.rtcp_received(data, now)
+            await rtcp_original(data)
+
+        transport._send_rtp = send_rtp  # type: ignore[method-assign]
+        transport._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
