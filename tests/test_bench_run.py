@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from cloudarcade import cli
+from cloudarcade.bench.compare import FASTER, NO_CHANGE, SLOWER, compare
 from cloudarcade.bench.jsonl import read_frames, read_probes
 from cloudarcade.bench.runner import run_bench
 from cloudarcade.bench.scenario import BenchConfig, Cell
 from cloudarcade.bench.summary import read_summary
+from cloudarcade.stages import STAGES, TIMESTAMPS, stage_durations
 
 pytestmark = pytest.mark.slow
 
@@ -47,19 +49,32 @@ async def test_short_run_writes_every_output_consistently(
         mine = [p for p in probes if p.profile == s.profile]
         assert s.latency.count == len(mine)
         assert s.latency.misses == sum(p.missed for p in mine)
-        assert s.latency.misses <= 2
+        assert s.latency.misses < len(mine) // 2  # it streams (how well: the bench's figure)
         # The median in the summary is the median of the records.
         delays = sorted(p.input_to_photon for p in mine if p.input_to_photon is not None)
         assert s.latency.p50.value is not None
         assert min(delays) <= s.latency.p50.value <= max(delays)
         # Stage breakdown present and per-probe stages sum to the end-to-end delay.
         assert {"encode", "decode", "downlink"} <= set(s.stage_medians)
-    hit = next(p for p in probes if not p.missed)
-    assert hit.timestamps["photon"] - hit.timestamps["input_sent"] == pytest.approx(
-        hit.input_to_photon)
-    # wired adds 27 ms each way: its median is clearly above ideal's.
+    # Every hit carries every stamp of the path; its stages, each in path order
+    # (not negative), add up to its end-to-end delay with nothing unaccounted.
+    hits = [p for p in probes if not p.missed]
+    assert hits
+    for hit in hits:
+        assert hit.input_to_photon is not None
+        assert set(TIMESTAMPS) <= set(hit.timestamps), set(TIMESTAMPS) - set(hit.timestamps)
+        assert hit.timestamps["photon"] - hit.timestamps["input_sent"] == pytest.approx(
+            hit.input_to_photon)
+        stages = stage_durations(hit.timestamps)
+        unaccounted = stages.pop("unaccounted")
+        assert set(stages) == {name for name, _, _ in STAGES}
+        assert min(stages.values()) >= -1e-6, stages
+        assert sum(stages.values()) == pytest.approx(hit.input_to_photon, abs=1e-6)
+        assert unaccounted == pytest.approx(0.0, abs=1e-6)
+    # wired adds 27 ms each way: its median is above ideal's by at least one
+    # way's worth (54 ms is expected; the bench reports the figure).
     ideal, wired = (s.latency.p50.value for s in tuned)
-    assert ideal is not None and wired is not None and wired - ideal > 0.030
+    assert ideal is not None and wired is not None and wired - ideal > 0.027
 
     frames, _ = read_frames(out / "frames.jsonl")
     decoded = [f for f in frames if f.decoded]
@@ -77,6 +92,19 @@ async def test_short_run_writes_every_output_consistently(
     assert cli.main(["bench", "compare", str(out), str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.count("no significant change") == 2, printed
+    # ... and of two different runs, ours against stock aiortc: one row per
+    # profile, each with both runs' medians and a verdict.
+    stock = read_summary(out / "stock" / "summary.json")
+    assert cli.main(["bench", "compare", str(out), str(out / "stock")]) == 0
+    printed = capsys.readouterr().out
+    assert "ideal" in printed and "wired" in printed, printed
+    changes = compare(out, out / "stock", n_resamples=200)
+    assert [c.profile for c in changes] == ["ideal", "wired"]
+    for change, mine, theirs in zip(changes, tuned, stock, strict=True):
+        assert change.verdict in (FASTER, SLOWER, NO_CHANGE)
+        assert (change.count_a, change.count_b) == (mine.latency.count, theirs.latency.count)
+        assert change.percentiles["p50"] == (
+            pytest.approx(mine.latency.p50.value), pytest.approx(theirs.latency.p50.value))
     # and a clear error for a directory that is not a run
     assert cli.main(["bench", "compare", str(out), str(tmp_path / "nope")]) == 2
 
@@ -97,7 +125,7 @@ def test_interrupted_run_leaves_valid_partial_results(tmp_path: Path) -> None:
             path = out / "probes.jsonl"
             if path.exists() and path.read_text().count("\n") >= 20:
                 break
-            time.sleep(0.2)
+            time.sleep(0.2)  # polling the file: the condition above is the wait
         else:
             pytest.fail("no probes written within 60 s")
         proc.send_signal(signal.SIGINT)
@@ -111,6 +139,9 @@ def test_interrupted_run_leaves_valid_partial_results(tmp_path: Path) -> None:
     assert (out / "summary.json").is_file()
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["interrupted"] is True
+    # The report is written from what was measured before Ctrl-C.
+    html = (out / "report.html").read_text()
+    assert "ideal" in html and "data:image/png;base64," in html
     # The server subprocess was stopped with the bench.
     assert not _server_processes(out)
 

@@ -138,10 +138,12 @@ def _block(y: npt.NDArray[np.uint8], bit: int) -> npt.NDArray[np.uint8]:
 def test_up_to_three_grey_blocks_are_resolved() -> None:
     y = _luma(640, 360, 1234, 5678)
     bits = framecode.encode_bits(1234, 5678)
-    # Blocks a starved encoder left half-way, on the wrong side of 128.
-    for bit, level in ((3, 140), (40, 120), (79, 100)):
-        _block(y, bit)[:] = 140 if not bits[bit] else 116
-        assert read(y) == FrameCode(1234, 5678), level
+    # Blocks a starved encoder left half-way, on the wrong side of 128, each by
+    # ``off`` grey levels: one, then two, then three such blocks still read.
+    for count, (bit, off) in enumerate(((3, 12), (40, 30), (79, 45)), start=1):
+        wrong = 128 + off if not bits[bit] else 128 - off
+        _block(y, bit)[:] = wrong
+        assert read(y) == FrameCode(1234, 5678), (count, bit, off)
 
 
 def test_noise_never_reads_as_a_code() -> None:

@@ -6,7 +6,6 @@ module's own error naming the file; never another exception.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any
 
@@ -99,8 +98,14 @@ def test_trace_parser_returns_a_trace_or_names_the_file(lines: list[str], end: s
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(text=st.text(max_size=80))
 def test_trace_parser_on_any_text_raises_only_value_error(text: str) -> None:
-    with contextlib.suppress(ValueError):
-        parse_trace(text, "fuzz.trace")
+    try:
+        trace = parse_trace(text, "fuzz.trace")
+    except ValueError as exc:
+        assert str(exc).startswith("fuzz.trace"), exc  # the error names the file
+        return
+    # Accepted text is a usable trace: delivery times in order, a positive period.
+    assert trace.period_ms > 0
+    assert list(trace.times_ms) == sorted(trace.times_ms)
 
 
 def test_trace_parser_unicode_digit_names_the_file() -> None:

@@ -6,8 +6,6 @@ import os
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-import time
-
 import av
 import numpy as np
 import pygame
@@ -140,18 +138,6 @@ def test_probe_marker_state_ambiguous() -> None:
     assert marker_state(np.full((360, 704), 235, np.uint8), 640, 360) is True
 
 
-def test_probe_render_is_cheap() -> None:
-    game = create_game("probe", width=1280, height=720)
-    surface = _surface(game)
-    game.tick(0.0)
-    start = time.perf_counter()
-    for i in range(60):
-        game.apply_input(KeyEvent(i + 1, 0.0, "Space", True))
-        game.tick(i / 60)
-        game.render(surface)
-    print(f"probe 1280x720 tick+render: {(time.perf_counter() - start) / 60 * 1e3:.2f} ms")
-
-
 def _pong() -> Pong:
     game = create_game("pong", width=640, height=360)
     assert isinstance(game, Pong)
@@ -224,17 +210,9 @@ def test_swarm_renders(size: tuple[int, int]) -> None:
     surface = _surface(game)
     game.tick(0.0)
     game.render(surface)
-    times = []
     for i in range(1, 31):
         game.tick(i / 60)
-        start = time.perf_counter()
         game.render(surface)
-        times.append(time.perf_counter() - start)
-    times.sort()
-    print(
-        f"swarm {size[0]}x{size[1]} render p50 {times[15] * 1e3:.2f} ms,"
-        f" max {times[-1] * 1e3:.2f} ms"
-    )
     # Lots of motion: most of the frame changes between two ticks.
     before = np.frombuffer(_frame(game, surface), np.uint32).copy()
     game.tick(1.0)

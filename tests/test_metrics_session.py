@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -179,7 +180,11 @@ def test_bench_prints_the_cost_per_frame(capsys: pytest.CaptureFixture[str]) -> 
 
     main(["--frames", "200", "--repeats", "1"])
     out = capsys.readouterr().out
-    assert "ns/frame" in out and "frame budget" in out
+    # The figures themselves: a positive cost and its share of the frame budget.
+    match = re.search(r"median ([\d,]+) ns/frame.*\n\s*= ([\d.]+) % of a 16\.7 ms frame budget",
+                      out)
+    assert match, out
+    assert float(match[1].replace(",", "")) > 0 and float(match[2]) > 0, out
 
 
 def test_every_relay_drop_reason_is_a_metric_label() -> None:
@@ -189,6 +194,11 @@ def test_every_relay_drop_reason_is_a_metric_label() -> None:
     from cloudarcade.metrics import Metrics, NetsimMetrics
     from cloudarcade.netsim.packet import DROP_REASONS
 
-    netsim = NetsimMetrics(Metrics(CollectorRegistry()), profile="lte")
+    metrics = Metrics(CollectorRegistry())
+    netsim = NetsimMetrics(metrics, profile="lte")
+    assert DROP_REASONS
     for reason in DROP_REASONS:
         netsim.dropped("downlink", reason, 2)
+    for reason in DROP_REASONS:
+        assert sample_value(metrics.registry, "cloudarcade_netsim_drops_total", profile="lte",
+                            direction="downlink", reason=reason) == 2, reason

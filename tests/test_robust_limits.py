@@ -56,14 +56,19 @@ def test_limits_refuse_nonsense(bad: dict[str, float]) -> None:
         Limits(**bad)  # type: ignore[arg-type]
 
 
-def _rejected(reason: str) -> float:
+def _counted(name: str, reason: str) -> float:
+    """The server's counter ``name`` summed over label sets with this ``reason``."""
     total = 0.0
     for metric in REGISTRY.collect():
-        if metric.name == "cloudarcade_inputs_rejected":
+        if metric.name == name:
             for sample in metric.samples:
                 if sample.name.endswith("_total") and sample.labels.get("reason") == reason:
                     total += sample.value
     return total
+
+
+def _rejected(reason: str) -> float:
+    return _counted("cloudarcade_inputs_rejected", reason)
 
 
 async def _settle(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
@@ -94,11 +99,13 @@ async def test_flood_and_garbage_inputs_are_dropped_counted_and_logged_once(
     for i in range(600):
         event = protocol.KeyEvent(seq=i + 1, ts=time.monotonic(), code="Space", down=i % 2 == 0)
         channel.send(protocol.encode(event))
-    assert await _settle(lambda: _rejected("rate_limited") - limited_before >= 400, timeout=10)
+    # Most of the flood is refused: all but the burst and what refilled while it
+    # arrived (50/s; the bound allows 4 s of refill on a loaded machine).
+    assert await _settle(lambda: _rejected("rate_limited") - limited_before >= 300, timeout=10)
     assert _rejected("oversized") - oversized_before == 1
     limited = _rejected("rate_limited") - limited_before
-    # About the burst got through (plus the refill while it arrived).
-    assert 400 <= limited <= 504, limited
+    # Never more than the flood minus the burst (the garbage may have taken 4 tokens).
+    assert limited <= 600 - 100 + 4, limited
     messages = [r.getMessage() for r in caplog.records if "input rejected" in r.getMessage()]
     assert sum("rate_limited" in m for m in messages) == 1, messages
     # One line each: oversized, not_json, unknown_type, malformed, rate_limited.
@@ -114,6 +121,7 @@ async def test_flood_and_garbage_inputs_are_dropped_counted_and_logged_once(
 async def test_a_viewer_that_never_connects_times_out(server: RunningServer) -> None:
     """An answered offer whose client never starts ICE is closed with "timeout"."""
     server.app[CONFIG].limits = Limits(ice_timeout=1.0)
+    timeouts_before = _counted("cloudarcade_sessions_ended", "timeout")
     async with aiohttp.ClientSession() as http:
         body = {"type": "offer", "sdp": await _offer_sdp()}
         async with http.post(server.url + "/offer", json=body) as response:
@@ -124,6 +132,8 @@ async def test_a_viewer_that_never_connects_times_out(server: RunningServer) -> 
     assert await _settle(lambda: not sessions, timeout=5)
     assert session.metrics.closed
     assert not session.pipeline.started
+    # Closed for the ICE timeout, not for another reason.
+    assert _counted("cloudarcade_sessions_ended", "timeout") - timeouts_before == 1
 
 
 async def test_an_idle_session_times_out(server: RunningServer) -> None:
