@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 # RTP video clock: pts are expressed on it so the sender needs no conversion.
 VIDEO_CLOCK_RATE = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+MIN_BITRATE = 100_000
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,31 @@ class Encoder(abc.ABC):
     name: ClassVar[str]
     rtp_codec: ClassVar[str]
 
+    #: Whether ``set_bitrate`` takes effect on the open encoder (measured per
+    #: encoder: ``python -m cloudarcade.bench.encoder_bitrate``).
+    live_bitrate: ClassVar[bool] = False
+
     def __init__(self, config: EncoderConfig) -> None:
         self.config = config
         self._context = self._open()
         self._frames = 0
+        # Written by any thread, applied by the encoding thread between frames.
+        self._requested_bitrate = config.bitrate
+        self._bitrate = config.bitrate
+
+    @property
+    def bitrate(self) -> int:
+        """The mean bitrate the encoder is steering for now (bits/s)."""
+        return self._bitrate
+
+    def set_bitrate(self, bitrate: float) -> None:
+        """Ask for a new mean bitrate from the next frame on; any thread may call it.
+
+        Capped at the configured bitrate, the ceiling the encoder was opened
+        with, and floored at ``MIN_BITRATE``. No keyframe, no reopening:
+        encoders that cannot change it live (``live_bitrate`` False) ignore it.
+        """
+        self._requested_bitrate = int(min(max(bitrate, MIN_BITRATE), self.config.bitrate))
 
     #: The libavcodec encoder to open.
     av_codec: ClassVar[str]
@@ -115,6 +137,11 @@ class Encoder(abc.ABC):
             av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
         )
         self._frames += 1
+        requested = self._requested_bitrate
+        if requested != self._bitrate and self.live_bitrate:
+            # FFmpeg's wrappers reconfigure the open encoder when bit_rate changes.
+            self._context.bit_rate = requested
+            self._bitrate = requested
         start = time.monotonic()
         packets = self._context.encode(frame)
         end = time.monotonic()

@@ -15,11 +15,18 @@ class X264Encoder(Encoder):
     ``forced-idr`` makes a requested I picture an IDR, which a decoder can
     start from; ``repeat-headers`` puts SPS/PPS before every keyframe so a
     viewer who joins late can start there.
+
+    The VBV is set through the codec context's generic ``maxrate``/``bufsize``
+    at the configured (highest) rate: then FFmpeg's wrapper hands a new
+    ``bit_rate`` to ``x264_encoder_reconfig`` between frames, with no
+    keyframe. Set through ``x264-params`` instead, a new ``bit_rate`` is
+    silently ignored (measured, PyAV 18; see docs/congestion.md).
     """
 
     name = "libx264"
     rtp_codec = "H264"
     av_codec = "libx264"
+    live_bitrate = True
 
     def options(self) -> dict[str, str]:
         c = self.config
@@ -30,8 +37,9 @@ class X264Encoder(Encoder):
             "tune": "zerolatency",
             "profile": "baseline",
             "forced-idr": "1",
+            "maxrate": f"{kbps}k",
+            "bufsize": f"{vbv_kbit}k",
             "x264-params": (
-                f"vbv-maxrate={kbps}:vbv-bufsize={vbv_kbit}"
-                f":keyint={10 * c.fps}:min-keyint={c.fps}:scenecut=0:repeat-headers=1"
+                f"keyint={10 * c.fps}:min-keyint={c.fps}:scenecut=0:repeat-headers=1"
             ),
         }

@@ -38,12 +38,12 @@ def _luma(surface: pygame.Surface) -> np.ndarray:
 
 
 def test_registry() -> None:
-    assert available_games() == ["probe", "pong", "swarm"]
+    assert available_games() == ["probe", "pong", "swarm", "terrain"]
     game = create_game("pong", width=640, height=360, seed=3)
     assert isinstance(game, Pong) and game.seed == 3
     with pytest.raises(ValueError) as info:
         create_game("xyz", width=640, height=360)
-    assert str(info.value) == "unknown game 'xyz'; known games: probe, pong, swarm"
+    assert str(info.value) == "unknown game 'xyz'; known games: probe, pong, swarm, terrain"
 
 
 def test_too_small_frames_are_refused() -> None:
@@ -61,7 +61,7 @@ SCRIPT: list[tuple[float, InputEvent | None]] = [
 ]
 
 
-@pytest.mark.parametrize("name", ["probe", "pong", "swarm"])
+@pytest.mark.parametrize("name", ["probe", "pong", "swarm", "terrain"])
 def test_deterministic(name: str) -> None:
     games = [create_game(name, width=640, height=360, seed=42) for _ in range(2)]
     frames: list[list[bytes]] = [[], []]

@@ -8,11 +8,12 @@ from .base import Game
 from .pong import Pong
 from .probe import Probe
 from .swarm import Swarm
+from .terrain import Terrain
 
 logger = logging.getLogger(__name__)
 
 # Listing order: the probe first, as the measuring tool, then the demos.
-_GAMES: dict[str, type[Game]] = {cls.name: cls for cls in (Probe, Pong, Swarm)}
+_GAMES: dict[str, type[Game]] = {cls.name: cls for cls in (Probe, Pong, Swarm, Terrain)}
 
 __all__ = ["Game", "available_games", "create_game", "game_class"]
 

@@ -1,0 +1,100 @@
+"""What changing a running encoder's bitrate costs: in place vs reopening.
+
+    python -m cloudarcade.bench.encoder_bitrate --codec libx264 --game terrain
+
+Renders ``--game`` at 720p60, encodes ``--frames`` frames at the ceiling
+(``--bitrate``), then switches to ``--to`` two ways — ``set_bitrate`` on the
+open encoder, and closing and opening a new one at the lower rate (aiortc's
+way) — and prints, per way: the rate reached after the switch, frames until
+the frame size settles, keyframes, the biggest frame and the time the switch
+itself took. A benchmark command: it prints figures, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from dataclasses import replace
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+import av
+import pygame
+
+from cloudarcade.encoder import EncodedFrame, EncoderConfig, create_encoder
+from cloudarcade.server.games import create_game
+from cloudarcade.server.pipeline import SurfaceConverter
+
+
+def _frames(game_name: str, width: int, height: int, fps: int, count: int) -> list[av.VideoFrame]:
+    game = create_game(game_name, width=width, height=height)
+    surface = pygame.Surface((width, height), 0, 32)
+    converter = SurfaceConverter(width, height)
+    out = []
+    for i in range(count):
+        game.tick(i / fps)
+        game.render(surface)
+        out.append(converter.convert(surface))
+    return out
+
+
+def _report(way: str, frames: list[EncodedFrame], fps: int, to: int, switch_ms: float) -> None:
+    sizes = [f.size for f in frames]
+    rate = sum(sizes[fps // 2 :]) * 8 * fps / max(len(sizes) - fps // 2, 1)
+    budget = to / 8 / fps
+    settled = next(
+        (i for i in range(len(sizes)) if all(s < 1.5 * budget for s in sizes[i : i + 10])),
+        len(sizes),
+    )
+    print(
+        f"{way:8} rate after switch {rate / 1e6:5.2f} Mbit/s (asked {to / 1e6:.2f}), "
+        f"settled after {settled} frames, keyframes {sum(f.keyframe for f in frames)}, "
+        f"max frame {max(sizes) / 1000:.1f} kB (budget {budget / 1000:.1f} kB), "
+        f"switch {switch_ms:.2f} ms, encode p50 "
+        f"{statistics.median(f.encode_time for f in frames) * 1000:.2f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--codec", default="libx264")
+    parser.add_argument("--game", default="terrain")
+    parser.add_argument("--resolution", default="1280x720")
+    parser.add_argument("--fps", type=int, default=60)
+    parser.add_argument("--bitrate", type=int, default=8_000_000)
+    parser.add_argument("--to", type=int, default=3_000_000)
+    parser.add_argument("--frames", type=int, default=120)
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.resolution.split("x"))
+    frames = _frames(args.game, width, height, args.fps, 2 * args.frames)
+    config = EncoderConfig(width, height, args.fps, args.bitrate)
+    print(f"{args.codec}, {args.game} {args.resolution}@{args.fps}, "
+          f"{args.bitrate / 1e6:.1f} → {args.to / 1e6:.1f} Mbit/s")
+
+    encoder = create_encoder(args.codec, config)
+    before = [e for f in frames[: args.frames] if (e := encoder.encode(f)) is not None]
+    rate = sum(e.size for e in before[args.fps // 2 :]) * 8 * args.fps
+    print(f"before   rate {rate / max(len(before) - args.fps // 2, 1) / 1e6:5.2f} Mbit/s")
+    start = time.perf_counter()
+    encoder.set_bitrate(args.to)
+    switch = (time.perf_counter() - start) * 1000
+    after = [e for f in frames[args.frames :] if (e := encoder.encode(f)) is not None]
+    _report("in place" if encoder.live_bitrate else "ignored", after, args.fps, args.to, switch)
+    encoder.close()
+
+    encoder = create_encoder(args.codec, config)
+    for f in frames[: args.frames]:
+        encoder.encode(f)
+    start = time.perf_counter()
+    encoder.close()
+    encoder = create_encoder(args.codec, replace(config, bitrate=args.to))
+    switch = (time.perf_counter() - start) * 1000
+    after = [e for f in frames[args.frames :] if (e := encoder.encode(f)) is not None]
+    _report("reopen", after, args.fps, args.to, switch)
+    encoder.close()
+
+
+if __name__ == "__main__":
+    main()
