@@ -2,15 +2,14 @@
 
 It is the instrument the benchmark drives, so everything it measures is on
 ``time.monotonic()`` (the same clock as the server on this machine) and it
-adds no latency of its own: frames come through :class:`TunedVideoReceiver`
-(or, for the baseline, aiortc's own track) and are timed the moment they are
-decoded.
+adds no latency of its own: frames come through the receive path of its media
+stack (:mod:`cloudarcade.stacks`: ours, or aiortc's own track for the
+baseline) and are timed the moment they are decoded.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -22,14 +21,14 @@ from typing import Any
 import aiohttp
 import av
 from aiortc import RTCDataChannel, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from cloudarcade import framecode, protocol
-from cloudarcade.client.decoder import DecodedFrame
-from cloudarcade.client.receiver import TunedVideoReceiver
+from cloudarcade.client.receiver import VideoReceive
 from cloudarcade.client.results import ClientSummary, FrameResult, ProbeResult
 from cloudarcade.ice import create_peer_connection
+from cloudarcade.rtc import extensions
 from cloudarcade.server.timing import FRAMES_CHANNEL, FrameTiming
+from cloudarcade.stacks import create_stack
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +95,8 @@ class HeadlessClient:
         self._failed: str | None = None
         self._channels: dict[str, RTCDataChannel] = {}
         self._frames_channel: RTCDataChannel | None = None
-        self._receiver: TunedVideoReceiver | None = None
-        self._stock_task: asyncio.Task[None] | None = None
+        self._stack = create_stack(options.stack)
+        self._receiver: VideoReceive | None = None
         self._seq = 0
         self._pending_probes: OrderedDict[int, ProbeResult] = OrderedDict()
         self._records: OrderedDict[int, FrameTiming] = OrderedDict()
@@ -123,14 +122,13 @@ class HeadlessClient:
         self._frames_channel = pc.createDataChannel(FRAMES_CHANNEL, ordered=False)
         self._frames_channel.on("message", self._on_record)
         transceiver = pc.addTransceiver("video", direction="recvonly")
-        if self.options.stack == "tuned":
-            self._receiver = TunedVideoReceiver(transceiver.receiver, self._on_decoded)
-            self._receiver.install()
-        else:
-            pc.on("track", self._on_stock_track)
+        self._receiver = self._stack.create_receiver(pc, transceiver, self._handle_frame)
         pc.on("connectionstatechange", self._on_state)
 
-        await pc.setLocalDescription(await pc.createOffer())
+        offer = await pc.createOffer()
+        wanted = self._stack.header_extensions
+        sdp = extensions.add_to_offer(offer.sdp, wanted)
+        await pc.setLocalDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         body = {"sdp": pc.localDescription.sdp, "type": "offer", **self.options.offer_fields()}
         url = self.options.url.rstrip("/") + "/offer"
         try:
@@ -150,6 +148,7 @@ class HeadlessClient:
         self.role = answer.get("role")
         self.player = answer.get("player")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+        extensions.negotiate(transceiver, answer["sdp"], wanted)
         try:
             await asyncio.wait_for(self._connected.wait(), self.options.connect_timeout)
         except TimeoutError:
@@ -178,7 +177,7 @@ class HeadlessClient:
 
     @property
     def receiver_stats(self) -> dict[str, int] | None:
-        """The tuned receive path's counters (packets, NACKs, PLIs, ...); None for stock."""
+        """The receive path's counters (packets, NACKs, PLIs, ...); None for stock."""
         return self._receiver.stats if self._receiver is not None else None
 
     def on_decoded(
@@ -226,41 +225,13 @@ class HeadlessClient:
 
     async def close(self) -> None:
         if self._receiver is not None:
-            self.summary.receiver = self._receiver.stats
-            await asyncio.to_thread(self._receiver.close)
-        if self._stock_task is not None:
-            self._stock_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._stock_task
+            stats = self._receiver.stats
+            if stats is not None:
+                self.summary.receiver = stats
+            await self._receiver.aclose()
         await self.pc.close()
 
     # Frames.
-    def _on_stock_track(self, track: MediaStreamTrack) -> None:
-        if track.kind == "video":
-            self._stock_task = asyncio.ensure_future(self._consume_stock(track))
-
-    async def _consume_stock(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            now = time.monotonic()
-            assert isinstance(frame, av.VideoFrame)
-            code = framecode.read_from_frame(frame)
-            self._handle_frame(frame, code, {"decode_end": now, "photon": now})
-
-    def _on_decoded(self, decoded: DecodedFrame) -> None:
-        client = {
-            "first_packet_recv": decoded.first_packet_recv,
-            "frame_complete": decoded.frame_complete,
-            "decode_start": decoded.decode_start,
-            "decode_end": decoded.decode_end,
-            # No display: the photon is the decoded picture.
-            "photon": decoded.decode_end,
-        }
-        self._handle_frame(decoded.frame, decoded.code, client)
-
     def _handle_frame(
         self, frame: av.VideoFrame, code: framecode.FrameCode | None, client: dict[str, float]
     ) -> None:

@@ -1,4 +1,8 @@
-"""The tuned video receive path, on a :class:`~cloudarcade.rtc.seam.ReceiverSeam`.
+"""The Python client's video receive paths: ours on a seam, and stock aiortc's.
+
+Both hand each decoded picture to an :data:`OnFrame` callback with its frame
+code and the client-side stage timestamps; the media stack
+(:mod:`cloudarcade.stacks`) picks which one a client gets.
 
 aiortc 1.16's receiver (see docs/aiortc.md for the measurements):
 - releases a frame only when the next frame's first packet arrives (+1 frame);
@@ -17,12 +21,17 @@ feedback, say) by inserting it into ``steps()``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
-from aiortc import RTCRtpReceiver
+import av
+from aiortc import RTCPeerConnection, RTCRtpReceiver
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from cloudarcade import framecode
 from cloudarcade.client.decoder import DecodedFrame, DecoderThread
 from cloudarcade.client.nack import NackTracker
 from cloudarcade.client.receive_steps import FrameSink, NackRequests, Reassembly
@@ -30,6 +39,32 @@ from cloudarcade.rtc.seam import ReceiverSeam
 from cloudarcade.rtc.steps import RembEstimate, RtxUnwrap, Statistics
 
 logger = logging.getLogger(__name__)
+
+# A decoded picture, its frame code (None if unreadable) and the client's stage
+# timestamps (``cloudarcade.stages`` names), called on the event loop.
+OnFrame = Callable[[av.VideoFrame, framecode.FrameCode | None, dict[str, float]], None]
+
+
+class VideoReceive(Protocol):
+    """A client's receive path for one video transceiver."""
+
+    @property
+    def stats(self) -> dict[str, int] | None:
+        """Counters of the receive path (packets, NACKs, PLIs, ...), None if it has none."""
+
+    async def aclose(self) -> None: ...
+
+
+def decoded_stamps(decoded: DecodedFrame) -> dict[str, float]:
+    """The client stages of a frame our receive path decoded."""
+    return {
+        "first_packet_recv": decoded.first_packet_recv,
+        "frame_complete": decoded.frame_complete,
+        "decode_start": decoded.decode_start,
+        "decode_end": decoded.decode_end,
+        # No display: the photon is the decoded picture.
+        "photon": decoded.decode_end,
+    }
 
 
 class TunedVideoReceiver:
@@ -66,8 +101,17 @@ class TunedVideoReceiver:
             self.reassembly,
         ]
 
+    @classmethod
+    def for_frames(cls, receiver: RTCRtpReceiver, on_frame: OnFrame) -> TunedVideoReceiver:
+        """A receive path that reports frames as :data:`OnFrame` does."""
+        return cls(receiver, lambda d: on_frame(d.frame, d.code, decoded_stamps(d)))
+
     def install(self) -> None:
         self.seam.install()
+
+    async def aclose(self) -> None:
+        # Joining the decoder thread blocks: off the loop.
+        await asyncio.to_thread(self.close)
 
     @property
     def stats(self) -> dict[str, int]:
@@ -107,3 +151,40 @@ class TunedVideoReceiver:
 
     def _error_from_thread(self) -> None:
         self._loop.call_soon_threadsafe(self.reassembly.keyframe_needed)
+
+
+class StockVideoReceiver:
+    """aiortc's own receive path: its jitter buffer, decoder and track, unchanged.
+
+    Frames are timed when the track returns them; that is all we can see.
+    """
+
+    def __init__(self, pc: RTCPeerConnection, on_frame: OnFrame) -> None:
+        self._on_frame = on_frame
+        self._task: asyncio.Task[None] | None = None
+        pc.on("track", self._on_track)
+
+    @property
+    def stats(self) -> dict[str, int] | None:
+        return None
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "video":
+            self._task = asyncio.ensure_future(self._consume(track))
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            now = time.monotonic()
+            assert isinstance(frame, av.VideoFrame)
+            code = framecode.read_from_frame(frame)
+            self._on_frame(frame, code, {"decode_end": now, "photon": now})
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cloudarcade import stacks
 from cloudarcade.encoder import CODECS, EncoderConfig, unknown_codec_message
 from cloudarcade.server.games import available_games
 
-STACKS = ("tuned", "stock")
+STACKS = tuple(stacks.STACKS)
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160
 
 _RESOLUTION = re.compile(r"([0-9]{2,5})x([0-9]{2,5})")

@@ -1,10 +1,10 @@
-"""The per-session frame pipeline: a fixed-tick render thread and an encoder thread.
+"""The per-session frame pipeline: a fixed-tick render thread feeding a frame sink.
 
 render thread   drain inputs → game.tick(now) → render → frame code → convert to yuv420p
-                → mailbox (one slot: latest wins, an unencoded older frame is dropped)
-encoder thread  mailbox → encode (keyframe when asked) → ``on_encoded`` on the event loop
+                → ``sink.put`` (the media stack's :class:`~cloudarcade.server.sinks.FrameSink`:
+                the tuned stack's is a one-slot mailbox in front of an encoder thread)
 
-Both threads do CPU-heavy work that releases the GIL inside SDL, swscale and
+The threads do CPU-heavy work that releases the GIL inside SDL, swscale and
 libavcodec, so the event loop keeps moving packets meanwhile.
 """
 
@@ -16,8 +16,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -28,10 +29,13 @@ import pygame
 from av.video.reformatter import VideoReformatter
 
 from cloudarcade import framecode
-from cloudarcade.encoder import EncodedFrame, Encoder
+from cloudarcade.encoder import EncodedFrame
 from cloudarcade.protocol import InputEvent
 from cloudarcade.server.games import Game
 from cloudarcade.server.timing import FrameTiming
+
+if TYPE_CHECKING:
+    from cloudarcade.server.sinks import FrameSink
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +45,16 @@ _SPIN_S = 0.0005
 
 
 @dataclass
-class RawFrame:
+class RenderedFrame:
+    """A rendered picture, its timing, and (once a sink encoded it) the encoded frame."""
+
     frame: av.VideoFrame
     timing: FrameTiming
+    encoded: EncodedFrame | None = None
+
+    def copy(self) -> RenderedFrame:
+        """The same picture with its own timing record (each viewer stamps its sends)."""
+        return replace(self, timing=self.timing.copy())
 
 
 class Mailbox:
@@ -51,17 +62,17 @@ class Mailbox:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._item: RawFrame | None = None
+        self._item: RenderedFrame | None = None
         self._closed = False
 
-    def put(self, item: RawFrame) -> RawFrame | None:
+    def put(self, item: RenderedFrame) -> RenderedFrame | None:
         """Store ``item``; return the unread item it replaced, if any."""
         with self._cond:
             replaced, self._item = self._item, item
             self._cond.notify()
             return replaced
 
-    def get(self) -> RawFrame | None:
+    def get(self) -> RenderedFrame | None:
         """Wait for an item; None once closed."""
         with self._cond:
             while self._item is None and not self._closed:
@@ -125,11 +136,9 @@ PipelineStats = dict[str, int]
 
 
 class Pipeline:
-    """Runs one session's game at a fixed tick and encodes what it renders.
+    """Runs one session's game at a fixed tick and hands what it renders to ``sink``.
 
-    ``on_raw`` (stock stack) receives converted frames instead of the encoder;
-    ``on_encoded`` receives encoded frames. Both are called from worker
-    threads: they must hand over to the event loop themselves.
+    ``on_rendered`` is called on the render thread with each frame's timing.
     """
 
     def __init__(
@@ -139,30 +148,27 @@ class Pipeline:
         height: int,
         fps: int,
         *,
-        encoder: Encoder | None,
-        on_encoded: Callable[[EncodedFrame, FrameTiming], None] | None = None,
-        on_raw: Callable[[RawFrame], None] | None = None,
+        sink: FrameSink,
         on_drop: Callable[[str], None] | None = None,
         on_rendered: Callable[[FrameTiming], None] | None = None,
         sampler: Callable[[int, av.VideoFrame], None] | None = None,
     ) -> None:
         self.game = game
         self.fps = fps
-        self.encoder = encoder
-        self._on_encoded = on_encoded
-        self._on_raw = on_raw
+        self.sink = sink
         self._on_drop = on_drop or (lambda phase: None)
         self._on_rendered = on_rendered or (lambda timing: None)
         self._sampler = sampler
         self._inputs: deque[tuple[InputEvent, int, float]] = deque(maxlen=1024)
-        self._mailbox = Mailbox()
         self._stop = threading.Event()
-        self._keyframe_requested = threading.Event()
-        self._keyframe_requested.set()
         self._surface = pygame.Surface((width, height), 0, 32)
         self._converter = SurfaceConverter(width, height)
         self._threads: list[threading.Thread] = []
-        self.stats: PipelineStats = {"rendered": 0, "encoded": 0, "skipped_ticks": 0}
+        self._stats: PipelineStats = {"rendered": 0, "skipped_ticks": 0}
+
+    @property
+    def stats(self) -> PipelineStats:
+        return {**self._stats, **self.sink.stats}
 
     # Called from the event loop.
     def push_input(self, event: InputEvent, player: int, received: float) -> None:
@@ -170,33 +176,27 @@ class Pipeline:
         self._inputs.append((event, player, received))
 
     def request_keyframe(self) -> None:
-        self._keyframe_requested.set()
+        self.sink.request_keyframe()
 
     @property
     def started(self) -> bool:
         return bool(self._threads)
 
     def start(self) -> None:
+        self.sink.start()
         self._threads = [threading.Thread(target=self._render_loop, name="render", daemon=True)]
-        if self.encoder is not None:
-            self._threads.append(
-                threading.Thread(target=self._encode_loop, name="encode", daemon=True)
-            )
         for thread in self._threads:
             thread.start()
 
     def stop(self) -> None:
-        """Stop both threads and wait for them; safe to call twice."""
+        """Stop the render thread and the sink and wait for them; safe to call twice."""
         self._stop.set()
-        self._mailbox.close()
         for thread in self._threads:
             thread.join(timeout=5)
             if thread.is_alive():
                 logger.error("pipeline thread %s did not stop", thread.name)
         self._threads = []
-        if self.encoder is not None:
-            self.encoder.close()
-            self.encoder = None
+        self.sink.stop()
 
     def _render_loop(self) -> None:
         period = 1.0 / self.fps
@@ -217,14 +217,12 @@ class Pipeline:
                     # Behind by more than a tick: skip the missed ticks rather
                     # than rendering a burst of stale frames.
                     skipped = int(late / period)
-                    self.stats["skipped_ticks"] += skipped
+                    self._stats["skipped_ticks"] += skipped
                     for _ in range(skipped):
                         self._on_drop("render_skip")
                     deadline += skipped * period
         except Exception:
             logger.exception("render loop failed")
-        finally:
-            self._mailbox.close()
 
     def _render_one(self, frame_id: int) -> None:
         timing = FrameTiming(frame_id=frame_id)
@@ -245,32 +243,6 @@ class Pipeline:
         timing.convert_end = time.monotonic()
         if self._sampler is not None:
             self._sampler(frame_id, frame)
-        self.stats["rendered"] += 1
+        self._stats["rendered"] += 1
         self._on_rendered(timing)
-        raw = RawFrame(frame, timing)
-        if self._on_raw is not None:
-            self._on_raw(raw)
-        elif self._mailbox.put(raw) is not None:
-            self._on_drop("encode_busy")
-
-    def _encode_loop(self) -> None:
-        assert self.encoder is not None and self._on_encoded is not None
-        try:
-            while True:
-                raw = self._mailbox.get()
-                if raw is None:
-                    break
-                keyframe = self._keyframe_requested.is_set()
-                self._keyframe_requested.clear()
-                encoded = self.encoder.encode(raw.frame, keyframe=keyframe)
-                if encoded is None:
-                    self._on_drop("encode_skip")
-                    continue
-                raw.timing.encode_start = encoded.encode_start
-                raw.timing.encode_end = encoded.encode_end
-                raw.timing.size_bytes = encoded.size
-                raw.timing.keyframe = encoded.keyframe
-                self.stats["encoded"] += 1
-                self._on_encoded(encoded, raw.timing)
-        except Exception:
-            logger.exception("encode loop failed")
+        self.sink.put(RenderedFrame(frame, timing))

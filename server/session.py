@@ -19,16 +19,17 @@ from pathlib import Path
 from aiortc import RTCSessionDescription
 
 from cloudarcade import protocol
-from cloudarcade.encoder import EncodedFrame, create_encoder, rtp_codec_for
+from cloudarcade.encoder import EncodedFrame, rtp_codec_for
 from cloudarcade.metrics import METRICS, Metrics, NetsimMetrics, SessionMetrics
 from cloudarcade.metrics.definitions import RATE_LIMITED, SESSION_END_REASONS
 from cloudarcade.netsim import Profile
 from cloudarcade.server.games import create_game
 from cloudarcade.server.limits import Limits
 from cloudarcade.server.options import SessionOptions
-from cloudarcade.server.pipeline import LumaSampler, Pipeline, RawFrame
+from cloudarcade.server.pipeline import LumaSampler, Pipeline, RenderedFrame
 from cloudarcade.server.timing import FrameTiming
 from cloudarcade.server.viewer import OfferError, Viewer
+from cloudarcade.stacks import create_stack
 from cloudarcade.stages import stage_durations
 
 logger = logging.getLogger(__name__)
@@ -84,13 +85,12 @@ class GameSession:
         sampler = None
         if sample_dir is not None:
             sampler = LumaSampler(sample_dir / f"session-{self.id}", sample_every)
-        # The stock stack hands raw frames to aiortc, which encodes them itself.
-        stock = options.stack == "stock"
+        self.stack = create_stack(options.stack)
+        sink = self.stack.create_sink(options, self._frame_from_thread,
+                                      self.metrics.frame_dropped, self._encoded_in_thread)
         self.pipeline = Pipeline(
             self.game, options.width, options.height, options.fps,
-            encoder=None if stock else create_encoder(options.codec, options.encoder_config()),
-            on_encoded=None if stock else self._encoded_from_thread,
-            on_raw=self._raw_from_thread if stock else None,
+            sink=sink,
             on_drop=self.metrics.frame_dropped,
             on_rendered=self._rendered_in_thread,
             sampler=sampler,
@@ -177,31 +177,25 @@ class GameSession:
         if timing.input_recv is not None:
             self.metrics.input_applied(timing.tick_start - timing.input_recv)
 
-    def _encoded_from_thread(self, encoded: EncodedFrame, timing: FrameTiming) -> None:
+    def _encoded_in_thread(self, encoded: EncodedFrame) -> None:
         reason = None
         if encoded.keyframe:
             reason, self._keyframe_reason = self._keyframe_reason, "interval"
         self.metrics.frame_encoded(encoded.encode_time, encoded.size, reason)
-        self._loop.call_soon_threadsafe(self._fan_out_encoded, encoded, timing)
-
-    def _fan_out_encoded(self, encoded: EncodedFrame, timing: FrameTiming) -> None:
         self._encoded_bytes += encoded.size
         now = time.monotonic()
         if now - self._bitrate_since >= 1.0:
             actual = self._encoded_bytes * 8 / (now - self._bitrate_since)
             self.metrics.bitrate(self.options.bitrate, actual)
             self._encoded_bytes, self._bitrate_since = 0, now
-        viewers = list(self.viewers.values())
-        for i, viewer in enumerate(viewers):
+
+    def _frame_from_thread(self, frame: RenderedFrame) -> None:
+        self._loop.call_soon_threadsafe(self._fan_out, frame)
+
+    def _fan_out(self, frame: RenderedFrame) -> None:
+        for i, viewer in enumerate(list(self.viewers.values())):
             # Each viewer stamps its own send times on its own copy.
-            viewer.put_encoded(encoded, timing if i == 0 else timing.copy())
-
-    def _raw_from_thread(self, raw: RawFrame) -> None:
-        self._loop.call_soon_threadsafe(self._fan_out_raw, raw)
-
-    def _fan_out_raw(self, raw: RawFrame) -> None:
-        for viewer in list(self.viewers.values()):
-            viewer.put_raw(raw)
+            viewer.put(frame if i == 0 else frame.copy())
 
     def frame_sent(self, timing: FrameTiming) -> None:
         """A viewer's sender finished sending a frame."""

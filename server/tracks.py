@@ -1,10 +1,12 @@
 """Video tracks that hand frames to aiortc's RTP sender.
 
-``PacketTrack`` (the tuned stack) returns our own encoded ``av.Packet``s: the
+Both take :class:`RenderedFrame`s from the session (``put``, event loop thread).
+``PacketTrack`` (the tuned stack) returns their encoded ``av.Packet``s: the
 sender only packetizes them, so the encoder, its settings and its pacing are
 ours. ``StockTrack`` (the baseline) returns raw frames paced by aiortc's
 ``VideoStreamTrack.next_timestamp`` and lets aiortc encode, as a user of stock
-aiortc would.
+aiortc would. Which one a viewer gets is its media stack's choice
+(:mod:`cloudarcade.stacks`).
 """
 
 from __future__ import annotations
@@ -20,13 +22,23 @@ from aiortc import MediaStreamTrack, VideoStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from cloudarcade.encoder import EncodedFrame
-from cloudarcade.server.pipeline import RawFrame
+from cloudarcade.server.pipeline import RenderedFrame
 from cloudarcade.server.timing import FrameTiming
 
 logger = logging.getLogger(__name__)
 
 
-class PacketTrack(MediaStreamTrack):
+class ViewerTrack(MediaStreamTrack):
+    """A viewer's video track: aiortc's sender reads it, the session ``put``s frames in."""
+
+    kind = "video"
+
+    def put(self, frame: RenderedFrame) -> None:
+        """Offer a frame (event loop thread only)."""
+        raise NotImplementedError
+
+
+class PacketTrack(ViewerTrack):
     """A video track of pre-encoded packets, in order, never dropped silently.
 
     Encoded frames cannot be dropped without breaking the decoder's references,
@@ -53,13 +65,16 @@ class PacketTrack(MediaStreamTrack):
         self._max_backlog = max_backlog
         self._in_flight: FrameTiming | None = None
 
-    def put(self, encoded: EncodedFrame, timing: FrameTiming) -> None:
+    def put(self, frame: RenderedFrame) -> None:
         """Queue an encoded frame (event loop thread only)."""
+        if frame.encoded is None:
+            raise ValueError(f"frame {frame.timing.frame_id} is not encoded; PacketTrack "
+                             "sends only what an EncoderSink encoded")
         if len(self._queue) >= self._max_backlog:
             dropped = len(self._queue)
             self._queue.clear()
             self._on_overflow(dropped)
-        self._queue.append((encoded, timing))
+        self._queue.append((frame.encoded, frame.timing))
         self._ready.set()
 
     async def recv(self) -> av.Packet:  # type: ignore[type-arg]
@@ -85,7 +100,7 @@ class PacketTrack(MediaStreamTrack):
         self._ready.set()
 
 
-class StockTrack(VideoStreamTrack):
+class StockTrack(VideoStreamTrack, ViewerTrack):
     """The baseline: aiortc's own pacing (``next_timestamp``) and encoder.
 
     It returns the latest rendered frame each time aiortc asks; encoding and
@@ -95,12 +110,12 @@ class StockTrack(VideoStreamTrack):
 
     def __init__(self, *, on_sent: Callable[[FrameTiming], None]) -> None:
         super().__init__()
-        self._latest: RawFrame | None = None
+        self._latest: RenderedFrame | None = None
         self._fresh = asyncio.Event()
         self._on_sent = on_sent
         self._in_flight: FrameTiming | None = None
 
-    def put(self, raw: RawFrame) -> None:
+    def put(self, raw: RenderedFrame) -> None:
         """Offer a new rendered frame (event loop thread only); latest wins."""
         self._latest = raw
         self._fresh.set()

@@ -20,15 +20,14 @@ from aiortc import RTCDataChannel, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from cloudarcade import protocol
-from cloudarcade.encoder import EncodedFrame
 from cloudarcade.ice import create_peer_connection
 from cloudarcade.netsim import Profile, Relay, candidate_addresses, rewrite_sdp_candidates
-from cloudarcade.rtc.seam import SenderSeam
+from cloudarcade.rtc import extensions
+from cloudarcade.rtc.seam import SenderSeam, TransportSeam
 from cloudarcade.rtc.steps import Heard, KeyframeRequests, NackReceived
 from cloudarcade.server.limits import TokenBucket
-from cloudarcade.server.pipeline import RawFrame
+from cloudarcade.server.pipeline import RenderedFrame
 from cloudarcade.server.timing import FRAMES_CHANNEL, FrameTiming
-from cloudarcade.server.tracks import PacketTrack, StockTrack
 
 if TYPE_CHECKING:
     from cloudarcade.server.session import GameSession
@@ -95,11 +94,8 @@ class Viewer:
         self._client_freezes = 0
         self.relay: Relay | None = None  # the netsim relay, when the session has a profile
         self._relay_counts: dict[tuple[str, str], int] = {}
-        self.track: PacketTrack | StockTrack
-        if session.options.stack == "stock":
-            self.track = StockTrack(on_sent=self._frame_sent)
-        else:
-            self.track = PacketTrack(on_sent=self._frame_sent, on_overflow=self._backlog_overflow)
+        self.track = session.stack.create_track(on_sent=self._frame_sent,
+                                                on_overflow=self._backlog_overflow)
         self.pc.on("datachannel", self._on_datachannel)
         self.pc.on("connectionstatechange", self._on_connection_state)
 
@@ -134,8 +130,16 @@ class Viewer:
             await self.pc.setRemoteDescription(offer)
         except Exception as exc:  # aiortc raises ValueError, OperationError, ...
             raise OfferError(f"offer SDP rejected: {exc}") from None
+        stack = self.session.stack
+        extension_ids = extensions.negotiate(transceiver, offer.sdp, stack.header_extensions)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
+        # After both descriptions: aiortc has moved the sender onto the bundled transport.
+        transport_steps = stack.transport_steps(extension_ids)
+        if transport_steps:
+            seam = TransportSeam(transceiver.sender.transport)
+            seam.steps += transport_steps
+            seam.install()
         local = self.pc.localDescription
         sdp = local.sdp
         if relay is not None:
@@ -208,6 +212,7 @@ class Viewer:
             Heard(self._heard),
             KeyframeRequests(self._keyframe_requested),
             NackReceived(self.session.metrics.nack),
+            *self.session.stack.rtcp_steps(),
         ]
         seam.install()
 
@@ -219,13 +224,8 @@ class Viewer:
         self.session.request_keyframe(reason)
 
     # Media from the session (event loop thread).
-    def put_encoded(self, encoded: EncodedFrame, timing: FrameTiming) -> None:
-        if isinstance(self.track, PacketTrack):
-            self.track.put(encoded, timing)
-
-    def put_raw(self, raw: RawFrame) -> None:
-        if isinstance(self.track, StockTrack):
-            self.track.put(raw)
+    def put(self, frame: RenderedFrame) -> None:
+        self.track.put(frame)
 
     def _backlog_overflow(self, dropped: int) -> None:
         for _ in range(dropped):

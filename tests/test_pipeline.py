@@ -10,13 +10,18 @@ import pytest
 from aiortc.mediastreams import MediaStreamError
 
 from cloudarcade.encoder import EncodedFrame
-from cloudarcade.server.pipeline import Mailbox, RawFrame
+from cloudarcade.server.pipeline import Mailbox, RenderedFrame
 from cloudarcade.server.timing import FrameTiming
 from cloudarcade.server.tracks import PacketTrack
 
 
-def _raw(frame_id: int) -> RawFrame:
-    return RawFrame(av.VideoFrame(16, 16, "yuv420p"), FrameTiming(frame_id=frame_id))
+def _raw(frame_id: int) -> RenderedFrame:
+    return RenderedFrame(av.VideoFrame(16, 16, "yuv420p"), FrameTiming(frame_id=frame_id))
+
+
+def _encoded_frame(encoded: EncodedFrame, frame_id: int) -> RenderedFrame:
+    return RenderedFrame(av.VideoFrame(16, 16, "yuv420p"), FrameTiming(frame_id=frame_id),
+                         encoded)
 
 
 def test_mailbox_keeps_only_the_latest_frame() -> None:
@@ -30,7 +35,7 @@ def test_mailbox_keeps_only_the_latest_frame() -> None:
 
 def test_mailbox_close_wakes_a_waiting_reader() -> None:
     box = Mailbox()
-    result: list[RawFrame | None] = []
+    result: list[RenderedFrame | None] = []
     reader = threading.Thread(target=lambda: result.append(box.get()))
     reader.start()
     box.close()
@@ -50,13 +55,13 @@ async def test_packet_track_bounds_its_backlog_and_reports_sends() -> None:
                             encode_end=0.0)
 
     for i in range(3):
-        track.put(encoded(i), FrameTiming(frame_id=i))
+        track.put(_encoded_frame(encoded(i), i))
     assert overflows == []
-    track.put(encoded(3), FrameTiming(frame_id=3))  # a 4th waiting frame: flush, ask for IDR
+    track.put(_encoded_frame(encoded(3), 3))  # a 4th waiting frame: flush, ask for IDR
     assert overflows == [3]
     packet = await track.recv()
     assert bytes(packet)[-1] == 3
-    track.put(encoded(4), FrameTiming(frame_id=4))
+    track.put(_encoded_frame(encoded(4), 4))
     await track.recv()
     # Coming back for the next packet means the previous frame was sent.
     assert sent == [3]

@@ -40,6 +40,7 @@ async def test_every_private_member_the_seams_use_exists() -> None:
         contract.require(transceiver.receiver, contract.RECEIVER_ATTRIBUTES)
         contract.require(transceiver.sender, contract.SENDER_ATTRIBUTES)
         contract.require(transceiver.sender.transport, contract.TRANSPORT_ATTRIBUTES)
+        contract.require(transceiver, contract.TRANSCEIVER_ATTRIBUTES)
     finally:
         await pc.close()
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from cloudarcade import runtime
-from cloudarcade.server.options import OptionError, parse_choice
+from cloudarcade.server.options import STACKS, OptionError, parse_choice
 from cloudarcade.server.options import parse_game as _parse_game
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def _config(args: argparse.Namespace) -> BenchConfig:
     from cloudarcade.bench.scenario import BenchConfig, build_cells, parse_list
 
     out = args.out or Path("results") / datetime.now().strftime("bench-%Y%m%d-%H%M%S")
-    stacks = [parse_choice("stack", s, ("tuned", "stock")) for s in parse_list(args.stack)]
+    stacks = [parse_choice("stack", s, STACKS) for s in parse_list(args.stack)]
     if args.probes < 1:
         raise OptionError(f"probes: expected at least 1, got {args.probes}")
     return BenchConfig(

@@ -18,7 +18,7 @@ from cloudarcade.netsim import ProfileError, get_profile, load_profiles
 from cloudarcade.server.app import ServerConfig, create_app
 from cloudarcade.server.limits import Limits
 from cloudarcade.server.listener import listen
-from cloudarcade.server.options import OptionError, SessionOptions
+from cloudarcade.server.options import STACKS, OptionError, SessionOptions
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def add_session_arguments(parser: argparse.ArgumentParser, *, defaults: bool) ->
     parser.add_argument("--codec", default=d.codec if d else None,
                         help="h264 (NVENC if it opens, else libx264), libx264, h264_nvenc, vp8")
     parser.add_argument("--bitrate", default="8M" if d else None, help="bits/s, e.g. 8M or 800k")
-    parser.add_argument("--stack", default=d.stack if d else None, choices=("tuned", "stock"),
+    parser.add_argument("--stack", default=d.stack if d else None, choices=STACKS,
                         help="tuned: our encoder and pacing; stock: aiortc's own (baseline)")
     parser.add_argument("--seed", default=d.seed if d else None, help="game seed")
 

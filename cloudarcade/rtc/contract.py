@@ -32,6 +32,7 @@ RECEIVER_ATTRIBUTES = (
 )
 SENDER_ATTRIBUTES = ("_handle_rtcp_packet", "_ssrc")
 TRANSPORT_ATTRIBUTES = ("_send_rtp", "_handle_rtcp_data")
+TRANSCEIVER_ATTRIBUTES = ("_headerExtensions",)
 # Module-level names: (module, attribute).
 MODULE_ATTRIBUTES = (
     ("aioice.ice", "get_host_addresses"),
@@ -40,6 +41,7 @@ MODULE_ATTRIBUTES = (
     ("aiortc.rtp", "unwrap_rtx"),
     ("aiortc.rtp", "pack_header_extensions"),
     ("aiortc.rtp", "unpack_header_extensions"),
+    ("aiortc.sdp", "SessionDescription"),
 )
 
 

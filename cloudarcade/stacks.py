@@ -1,0 +1,150 @@
+"""Media stacks: the one place that says how a stack encodes, sends and receives.
+
+A :class:`MediaStack` makes, for the server, the session's frame sink (who
+encodes) and each viewer's video track (who paces), and names the RTP steps
+and header extensions it adds on the seams of :mod:`cloudarcade.rtc`; for the
+Python client it makes the video receive path. Sessions, viewers and the
+headless client ask their stack and never branch on its name. Stacks are
+chosen by name with :func:`create_stack`, as aioquic picks congestion
+control; a new stack (one with congestion control, say) is one class added
+to this file's registry.
+
+Server and client parts import lazily, so that a client process does not load
+the renderer and a server does not load the decoder.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, ClassVar
+
+from aiortc import RTCPeerConnection, RTCRtpTransceiver
+
+from cloudarcade.rtc.seam import RtcpStep, TransportStep
+
+if TYPE_CHECKING:
+    from cloudarcade.client.receiver import OnFrame, VideoReceive
+    from cloudarcade.encoder import EncodedFrame
+    from cloudarcade.server.options import SessionOptions
+    from cloudarcade.server.sinks import Deliver, FrameSink, OnDrop
+    from cloudarcade.server.timing import FrameTiming
+    from cloudarcade.server.tracks import ViewerTrack
+
+
+class MediaStack(abc.ABC):
+    """How one stack encodes, sends and receives video."""
+
+    name: ClassVar[str]
+    #: RTP header extension URIs this stack negotiates on its transceivers,
+    #: beyond aiortc's own (see :mod:`cloudarcade.rtc.extensions`).
+    header_extensions: ClassVar[tuple[str, ...]] = ()
+
+    # Server side.
+    @abc.abstractmethod
+    def create_sink(
+        self,
+        options: SessionOptions,
+        deliver: Deliver,
+        on_drop: OnDrop,
+        on_encoded: Callable[[EncodedFrame], None],
+    ) -> FrameSink:
+        """Where the session's rendered frames go; ``deliver`` fans them out to viewers."""
+
+    @abc.abstractmethod
+    def create_track(
+        self, *, on_sent: Callable[[FrameTiming], None], on_overflow: Callable[[int], None]
+    ) -> ViewerTrack:
+        """One viewer's video track, fed with what the sink delivers."""
+
+    def rtcp_steps(self) -> list[RtcpStep]:
+        """Steps for the RTCP a viewer's sender receives, after the viewer's own."""
+        return []
+
+    def transport_steps(self, extension_ids: Mapping[str, int]) -> list[TransportStep]:
+        """Steps for a viewer's outgoing RTP; ``extension_ids`` are the negotiated ids by URI."""
+        return []
+
+    # Client side.
+    @abc.abstractmethod
+    def create_receiver(
+        self, pc: RTCPeerConnection, transceiver: RTCRtpTransceiver, on_frame: OnFrame
+    ) -> VideoReceive:
+        """The Python client's receive path for ``transceiver`` (before the offer is made)."""
+
+
+class TunedStack(MediaStack):
+    """Ours: our encoder on its own thread, packets paced by the game tick, our receive path."""
+
+    name = "tuned"
+
+    def create_sink(
+        self,
+        options: SessionOptions,
+        deliver: Deliver,
+        on_drop: OnDrop,
+        on_encoded: Callable[[EncodedFrame], None],
+    ) -> FrameSink:
+        from cloudarcade.encoder import create_encoder
+        from cloudarcade.server.sinks import EncoderSink
+
+        encoder = create_encoder(options.codec, options.encoder_config())
+        return EncoderSink(encoder, deliver, on_drop, on_encoded)
+
+    def create_track(
+        self, *, on_sent: Callable[[FrameTiming], None], on_overflow: Callable[[int], None]
+    ) -> ViewerTrack:
+        from cloudarcade.server.tracks import PacketTrack
+
+        return PacketTrack(on_sent=on_sent, on_overflow=on_overflow)
+
+    def create_receiver(
+        self, pc: RTCPeerConnection, transceiver: RTCRtpTransceiver, on_frame: OnFrame
+    ) -> VideoReceive:
+        from cloudarcade.client.receiver import TunedVideoReceiver
+
+        receiver = TunedVideoReceiver.for_frames(transceiver.receiver, on_frame)
+        receiver.install()
+        return receiver
+
+
+class StockStack(MediaStack):
+    """The baseline: aiortc's own encoder, 30 fps pacing and jitter buffer, unchanged."""
+
+    name = "stock"
+
+    def create_sink(
+        self,
+        options: SessionOptions,
+        deliver: Deliver,
+        on_drop: OnDrop,
+        on_encoded: Callable[[EncodedFrame], None],
+    ) -> FrameSink:
+        from cloudarcade.server.sinks import RawSink
+
+        return RawSink(deliver, on_drop)
+
+    def create_track(
+        self, *, on_sent: Callable[[FrameTiming], None], on_overflow: Callable[[int], None]
+    ) -> ViewerTrack:
+        from cloudarcade.server.tracks import StockTrack
+
+        return StockTrack(on_sent=on_sent)
+
+    def create_receiver(
+        self, pc: RTCPeerConnection, transceiver: RTCRtpTransceiver, on_frame: OnFrame
+    ) -> VideoReceive:
+        from cloudarcade.client.receiver import StockVideoReceiver
+
+        return StockVideoReceiver(pc, on_frame)
+
+
+STACKS: dict[str, type[MediaStack]] = {stack.name: stack for stack in (TunedStack, StockStack)}
+
+
+def create_stack(name: str) -> MediaStack:
+    """The stack called ``name``; ``ValueError`` naming the known ones otherwise."""
+    try:
+        return STACKS[name]()
+    except KeyError:
+        raise ValueError(f"unknown stack {name!r}; expected one of {', '.join(STACKS)}") from None
