@@ -162,10 +162,10 @@ async def test_delivered_delay_distribution_matches_profile() -> None:
     assert error.min() >= -0.0005, error.min()
     # The packets follow their own draws: each packet's delay ranks where its
     # scheduled delay does (a relay ignoring the jitter, or using other draws,
-    # would not). A stall of this shared machine delays a few packets; it
-    # cannot reorder the whole ranking. How close to the schedule the relay is
-    # is the netsim benchmark's figure.
-    assert stats.spearmanr(delays, scheduled).statistic > 0.8
+    # would not: their correlation is ~0). Stalls of this shared machine add
+    # ms of noise (0.65-0.95 seen under load); they cannot make up a ranking.
+    # How close to the schedule the relay is, is the netsim benchmark's figure.
+    assert stats.spearmanr(delays, scheduled).statistic > 0.4
     # The median is the model's (20 ms) plus the relay's overhead.
     assert 0.020 <= np.median(delays) < 0.020 + 0.010
     assert np.median(scheduled) == pytest.approx(model.quantile(0.5), abs=0.001)
@@ -228,3 +228,126 @@ async def test_rate_limited_relay_paces_to_the_rate() -> None:
         await relay.close()
         server.close()
         client.close()
+
+
+def _arrivals(endpoint: Endpoint) -> np.ndarray:
+    return np.array(sorted(t for t, *_ in endpoint.got))
+
+
+async def test_trace_replay_delivers_at_the_traces_pace_with_its_pauses(tmp_path: Path) -> None:
+    # One 1500-byte opportunity each ms for 50 ms, then none until ms 100 (the
+    # period): 51 packets per 100 ms, ~6.1 Mbps, in bursts with ~49 ms pauses.
+    trace = tmp_path / "onoff.trace"
+    trace.write_text("".join(f"{ms}\n" for ms in range(1, 51)) + "100\n")
+    server = Endpoint()
+    client = Endpoint()
+    relay = await open_relay(_profile(trace=str(trace), overhead_bytes=28), server.addr)
+    try:
+        # 300 packets of 1472 B (+28 B headers: one opportunity each), all at once.
+        for i in range(300):
+            client.sock.sendto(HEADER.pack(i, 0.0).ljust(1472, b"\0"), relay.address)
+        await server.wait_for(300, limit=5.0)
+        st = relay.stats().uplink
+    finally:
+        await relay.close()
+        server.close()
+        client.close()
+    assert len(server.got) == 300 and st.drops == {}
+    times = _arrivals(server)
+    span = times[-1] - times[0]
+    # 300 / 51 periods of 100 ms: ~0.57 s. Never faster than the trace allows;
+    # the upper bound only catches a wrong pace, not a slow machine.
+    assert 0.5 < span < 1.2, span
+    # The pauses are there: about one per period (5 within the span), as long
+    # as the trace's gap (~49 ms), while the rest arrive about 1 ms apart.
+    gaps = np.diff(times)
+    pauses = gaps[gaps > 0.030]
+    assert 4 <= len(pauses) <= 8, np.round(pauses, 3)
+    assert np.median(gaps) < 0.005, np.median(gaps)
+
+
+async def test_codel_keeps_the_standing_queue_short_where_droptail_lets_it_grow() -> None:
+    """2 Mbps link offered 4 Mbps for 1 s: drop-tail queues, CoDel drops.
+
+    A 20 ms interval (not the RFC's 100 ms) lets CoDel's drop rate catch up with
+    a 2x overload within the test's one second."""
+    results = {}
+    server_codel, server_tail, client = Endpoint(), Endpoint(), Endpoint()
+    codel = await open_relay(
+        _profile(rate_mbps=2, overhead_bytes=0,
+                 queue={"kind": "codel", "target_ms": 2, "interval_ms": 20}),
+        server_codel.addr)
+    tail = await open_relay(_profile(rate_mbps=2, overhead_bytes=0), server_tail.addr)
+    try:
+        # 5 packets of 1000 B every 10 ms to each relay: 4 Mbps, in few wake-ups,
+        # on a schedule (a late wake-up sends its share at once, keeping the rate).
+        start = time.perf_counter()
+        for i in range(0, 500, 5):
+            delay = start + i / 500 - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            for seq in range(i, i + 5):
+                data = HEADER.pack(seq, time.perf_counter()).ljust(1000, b"\0")
+                client.sock.sendto(data, codel.address)
+                client.sock.sendto(data, tail.address)
+        # Drop-tail delivers all 500 (the backlog drains at 2 Mbps); CoDel fewer.
+        await server_tail.wait_for(500, limit=5.0)
+        for name, relay, endpoint in (("codel", codel, server_codel),
+                                      ("droptail", tail, server_tail)):
+            def settled(relay: Relay = relay, e: Endpoint = endpoint) -> bool:
+                st = relay.stats().uplink
+                return (st.packets_in == 500 and len(e.got) == st.packets_out
+                        and st.packets_out + sum(st.drops.values()) == 500)
+
+            assert await _until(settled, 3), relay.stats().uplink
+            delays = np.array([t - sent for t, _, sent, _ in sorted(endpoint.got,
+                                                                    key=lambda g: g[1])])
+            results[name] = (relay.stats().uplink, delays)
+    finally:
+        await codel.close()
+        await tail.close()
+        for e in (server_codel, server_tail, client):
+            e.close()
+    tail_stats, tail_delays = results["droptail"]
+    codel_stats, codel_delays = results["codel"]
+    assert tail_stats.drops == {} and len(tail_delays) == 500
+    # The standing queue: in the last quarter of the offer, drop-tail's packets
+    # wait ~0.4 s; CoDel's stay a fraction of that.
+    late_tail = float(np.median(tail_delays[-125:]))
+    late_codel = float(np.median(codel_delays[-60:]))
+    assert late_tail > 0.15, late_tail
+    assert late_codel < late_tail / 2, (late_codel, late_tail)
+    assert codel_stats.drops.get("queue", 0) > 20, codel_stats.drops
+    assert codel_stats.packets_out + codel_stats.drops["queue"] == 500
+
+
+async def test_scheduled_outage_drops_its_window_and_leaves_a_gap() -> None:
+    server = Endpoint()
+    client = Endpoint()
+    profile = _profile(outages=[{"start_ms": 300, "duration_ms": 300}])
+    relay = await open_relay(profile, server.addr)
+    try:
+        # 200 packets, one every 5 ms: the outage covers ~60 of them.
+        await _send(client.sock, relay.address, 200, 0.005)
+
+        def settled() -> bool:
+            st = relay.stats().uplink
+            return (st.packets_in == 200 and len(server.got) == st.packets_out
+                    and st.packets_out + st.drops.get("outage", 0) == 200)
+
+        assert await _until(settled, 3), relay.stats().uplink
+        st = relay.stats().uplink
+    finally:
+        await relay.close()
+        server.close()
+        client.close()
+    dropped = st.drops.get("outage", 0)
+    assert st.packets_in == 200 and st.packets_out + dropped == 200, st
+    assert 40 <= dropped <= 70, st.drops  # 300 ms of 5 ms spacing; stalls move the edges
+    # The dropped packets are one run of consecutive sequence numbers, and the
+    # arrivals have a gap as long as the outage.
+    seqs = sorted(s for _, s, _, _ in server.got)
+    missing = sorted(set(range(200)) - set(seqs))
+    assert len(missing) == dropped and missing[-1] - missing[0] == dropped - 1, missing
+    gap = float(np.max(np.diff(_arrivals(server))))
+    assert 0.25 < gap < 0.6, gap
