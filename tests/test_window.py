@@ -175,6 +175,13 @@ async def test_window_shows_the_stream_and_forwards_keys(server: RunningServer) 
         await asyncio.wrap_future(window.call_in_window(lambda _: None))
         assert window._seq == 2  # one down, one up
         await _until(lambda: bool(window._input_to_photon), 5, "the key press on screen")
+        # Losing focus releases what is held: the window never sees that key-up.
+        controls = session.game.controls[0]
+        _key(pygame.KEYDOWN, pygame.K_DOWN)
+        await _until(lambda: "ArrowDown" in controls.keys, 5, "the held key to reach the game")
+        pygame.event.post(pygame.event.Event(pygame.WINDOWFOCUSLOST))
+        await _until(lambda: "ArrowDown" not in controls.keys, 5, "the release on focus loss")
+        assert window._seq == 4  # down, up, down, the release
         assert window._input_to_photon[0] > 0  # measured; how fast is a benchmark's figure
         shown = list(window.displayed)
         assert all(d.photon >= d.decode_end for d in shown)
