@@ -26,7 +26,7 @@ from cloudarcade.stages import DECODE_END, INPUT_TO_PHOTON, STAGE_NAMES, stage_d
 
 from .mos import gaming_mos, parse_resolution
 from .records import DROP_ENCODE_SKIP, FrameRecord, ProbeRecord
-from .summary import Estimate, FrameTiming, LatencyStats, ProfileSummary, StageCheck
+from .summary import Estimate, FrameDelivery, LatencyStats, ProfileSummary, StageCheck
 
 logger = logging.getLogger(__name__)
 
@@ -206,10 +206,10 @@ def find_freezes(times: Sequence[float]) -> list[tuple[float, float]]:
     return out
 
 
-def frame_timing(frames: Sequence[FrameRecord], *, stamp: str = DECODE_END) -> FrameTiming:
+def frame_timing(frames: Sequence[FrameRecord], *, stamp: str = DECODE_END) -> FrameDelivery:
     """Delivered and harmonic fps and freezes over the decoded frames' ``stamp`` times."""
     times = [f.timestamps[stamp] for f in frames if f.decoded and stamp in f.timestamps]
-    out = FrameTiming(frames=len(frames), decoded=sum(1 for f in frames if f.decoded))
+    out = FrameDelivery(frames=len(frames), decoded=sum(1 for f in frames if f.decoded))
     if len(times) < 2:
         return out
     gaps = frame_gaps(times)

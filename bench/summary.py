@@ -86,7 +86,7 @@ class StageCheck:
 
 
 @dataclass(slots=True)
-class FrameTiming:
+class FrameDelivery:
     """Delivered frame rate and freezes, by the WebRTC full-stack test definitions.
 
     Gaps are between consecutive decoded frames (``decode_end``). Harmonic fps
@@ -105,7 +105,7 @@ class FrameTiming:
     freezes: list[tuple[float, float]] = field(default_factory=list)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> FrameTiming:
+    def from_dict(cls, data: dict[str, Any] | None) -> FrameDelivery:
         data = dict(data or {})
         data["freezes"] = [(float(a), float(b)) for a, b in data.get("freezes", [])]
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
@@ -128,7 +128,7 @@ class ProfileSummary:
     stage_medians: dict[str, float] = field(default_factory=dict)
     stage_check: StageCheck = field(default_factory=StageCheck)
     frame_stage_medians: dict[str, float] = field(default_factory=dict)
-    timing: FrameTiming = field(default_factory=FrameTiming)
+    timing: FrameDelivery = field(default_factory=FrameDelivery)
     drops_by_phase: dict[str, int] = field(default_factory=dict)
     bitrate_bps: float | None = None
     packet_loss: float | None = None
@@ -159,7 +159,7 @@ class ProfileSummary:
                 stage_medians=dict(data.get("stage_medians", {})),
                 stage_check=StageCheck.from_dict(data.get("stage_check")),
                 frame_stage_medians=dict(data.get("frame_stage_medians", {})),
-                timing=FrameTiming.from_dict(data.get("timing")),
+                timing=FrameDelivery.from_dict(data.get("timing")),
                 drops_by_phase=dict(data.get("drops_by_phase", {})),
                 bitrate_bps=data.get("bitrate_bps"),
                 packet_loss=data.get("packet_loss"),

@@ -26,8 +26,8 @@ from cloudarcade import framecode, protocol
 from cloudarcade.client.receiver import VideoReceive
 from cloudarcade.client.results import ClientSummary, FrameResult, ProbeResult
 from cloudarcade.ice import create_peer_connection
+from cloudarcade.protocol import FRAMES_CHANNEL, FrameTiming
 from cloudarcade.rtc import extensions
-from cloudarcade.server.timing import FRAMES_CHANNEL, FrameTiming
 from cloudarcade.stacks import create_stack
 
 logger = logging.getLogger(__name__)

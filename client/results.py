@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cloudarcade.server.timing import FrameTiming
+from cloudarcade.protocol import FrameTiming
 
 # The summary keeps the most recent this many frames and probes.
 _KEEP = 100_000

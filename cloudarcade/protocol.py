@@ -1,9 +1,10 @@
-"""The input protocol: JSON messages from clients to the server on WebRTC data channels.
+"""The data-channel protocol: client inputs and reports, and the server's frame records.
 
 The wire format is documented in ``docs/protocol.md``; this module is its one
-implementation. It does no I/O: ``parse()`` turns the payload of one data-channel
+implementation. It does no I/O: ``parse()`` turns the payload of one input-channel
 message into a frozen dataclass or raises :class:`ProtocolError`, ``encode()``
-does the reverse.
+does the reverse; :meth:`FrameTiming.parse` and :meth:`FrameTiming.to_json` do the
+same for the per-frame records on the ``frames`` channel.
 
 A rejected message carries a ``reason`` from :data:`REJECT_REASONS`, a bounded
 set meant to be used as a Prometheus label value, and a message naming the field,
@@ -17,7 +18,7 @@ import logging
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, TypeAlias
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ CHANNEL_EVENTS: Final = "input-events"
 CHANNEL_STATE: Final = "input-state"
 """Unordered channel with maxRetransmits=0: pointer and pad messages, which carry
 the full state, so a lost message is corrected by the next one."""
+FRAMES_CHANNEL: Final = "frames"
+"""Server → client, unordered but reliable: one :class:`FrameTiming` record per frame sent."""
 
 REJECT_REASONS: Final = (
     "oversized",
@@ -367,3 +370,79 @@ def to_dict(msg: Message) -> dict[str, Any]:
 def encode(msg: Message) -> str:
     """Compact JSON for ``msg``; ``parse(encode(msg)) == msg`` for every valid message."""
     return json.dumps(to_dict(msg), separators=(",", ":"), allow_nan=False)
+
+
+# --- frame records (server → client) ----------------------------------------------
+
+
+@dataclass
+class FrameTiming:
+    """Server-side timestamps (``time.monotonic()`` seconds) of one frame.
+
+    The field names are the stage timestamps of :mod:`cloudarcade.stages`.
+    ``input_seq`` is the last input the game had applied when the frame was
+    rendered; ``input_recv`` is when that input reached the server, set only
+    on the frame of the tick that applied it. The server fills the record in
+    as the frame moves on (so it is mutable) and sends it once the frame's last
+    packet is out.
+    """
+
+    frame_id: int
+    input_seq: int = 0
+    input_recv: float | None = None
+    tick_start: float = 0.0
+    sim_end: float = 0.0
+    render_end: float = 0.0
+    convert_end: float = 0.0
+    encode_start: float | None = None
+    encode_end: float | None = None
+    packetized: float | None = None
+    last_packet_sent: float | None = None
+    size_bytes: int = 0
+    keyframe: bool = False
+
+    def copy(self) -> FrameTiming:
+        return replace(self)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def parse(cls, data: str | bytes) -> FrameTiming:
+        """Read and validate one record; raises :class:`ProtocolError` naming the bad field.
+
+        Fields the record does not define are ignored, as in input messages.
+        """
+        obj = _decode(data)
+        if not isinstance(obj, dict):
+            raise ProtocolError("malformed", f"frame record: expected a JSON object, "
+                                             f"got {_show(obj)}")
+        fields: dict[str, Any] = {
+            "frame_id": _int(obj, "frame_id", 0, 2**53),
+            "input_seq": _int(obj, "input_seq", 0, SEQ_MAX),
+            "size_bytes": _int(obj, "size_bytes", 0, 2**53),
+            "keyframe": _bool(obj, "keyframe"),
+        }
+        for name in _RECORD_STAMPS:
+            fields[name] = _float(obj, name, 0.0, math.inf)
+        for name in _RECORD_OPTIONAL_STAMPS:
+            if obj.get(name) is not None:
+                fields[name] = _float(obj, name, 0.0, math.inf)
+        return cls(**fields)
+
+    def stamps(self) -> dict[str, float]:
+        """The timestamps that are set, by stage-timestamp name."""
+        out: dict[str, float] = {}
+        for name in _STAMP_ORDER:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = float(value)
+        return out
+
+
+_RECORD_STAMPS: Final = ("tick_start", "sim_end", "render_end", "convert_end")
+_RECORD_OPTIONAL_STAMPS: Final = (
+    "input_recv", "encode_start", "encode_end", "packetized", "last_packet_sent",
+)
+# Path order, as the record's fields are.
+_STAMP_ORDER: Final = ("input_recv", *_RECORD_STAMPS, *_RECORD_OPTIONAL_STAMPS[1:])

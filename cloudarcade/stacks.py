@@ -26,9 +26,9 @@ from cloudarcade.rtc.seam import RtcpStep, TransportStep
 if TYPE_CHECKING:
     from cloudarcade.client.receiver import OnFrame, VideoReceive
     from cloudarcade.encoder import EncodedFrame
+    from cloudarcade.protocol import FrameTiming
     from cloudarcade.server.options import SessionOptions
     from cloudarcade.server.sinks import Deliver, FrameSink, OnDrop
-    from cloudarcade.server.timing import FrameTiming
     from cloudarcade.server.tracks import ViewerTrack
 
 

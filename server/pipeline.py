@@ -30,9 +30,8 @@ from av.video.reformatter import VideoReformatter
 
 from cloudarcade import framecode
 from cloudarcade.encoder import EncodedFrame
-from cloudarcade.protocol import InputEvent
+from cloudarcade.protocol import FrameTiming, InputEvent
 from cloudarcade.server.games import Game
-from cloudarcade.server.timing import FrameTiming
 
 if TYPE_CHECKING:
     from cloudarcade.server.sinks import FrameSink

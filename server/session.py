@@ -23,11 +23,11 @@ from cloudarcade.encoder import EncodedFrame, rtp_codec_for
 from cloudarcade.metrics import METRICS, Metrics, NetsimMetrics, SessionMetrics
 from cloudarcade.metrics.definitions import RATE_LIMITED, SESSION_END_REASONS
 from cloudarcade.netsim import Profile
+from cloudarcade.protocol import FrameTiming
 from cloudarcade.server.games import create_game
 from cloudarcade.server.limits import Limits
 from cloudarcade.server.options import SessionOptions
 from cloudarcade.server.pipeline import LumaSampler, Pipeline, RenderedFrame
-from cloudarcade.server.timing import FrameTiming
 from cloudarcade.server.viewer import OfferError, Viewer
 from cloudarcade.stacks import create_stack
 from cloudarcade.stages import stage_durations

@@ -22,8 +22,8 @@ from aiortc import MediaStreamTrack, VideoStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from cloudarcade.encoder import EncodedFrame
+from cloudarcade.protocol import FrameTiming
 from cloudarcade.server.pipeline import RenderedFrame
-from cloudarcade.server.timing import FrameTiming
 
 logger = logging.getLogger(__name__)
 

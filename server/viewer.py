@@ -22,12 +22,12 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from cloudarcade import protocol
 from cloudarcade.ice import create_peer_connection
 from cloudarcade.netsim import Profile, Relay, candidate_addresses, rewrite_sdp_candidates
+from cloudarcade.protocol import FRAMES_CHANNEL, FrameTiming
 from cloudarcade.rtc import extensions
 from cloudarcade.rtc.seam import SenderSeam, TransportSeam
 from cloudarcade.rtc.steps import Heard, KeyframeRequests, NackReceived
 from cloudarcade.server.limits import TokenBucket
 from cloudarcade.server.pipeline import RenderedFrame
-from cloudarcade.server.timing import FRAMES_CHANNEL, FrameTiming
 
 if TYPE_CHECKING:
     from cloudarcade.server.session import GameSession

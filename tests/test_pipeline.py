@@ -10,8 +10,8 @@ import pytest
 from aiortc.mediastreams import MediaStreamError
 
 from cloudarcade.encoder import EncodedFrame
+from cloudarcade.protocol import FrameTiming
 from cloudarcade.server.pipeline import Mailbox, RenderedFrame
-from cloudarcade.server.timing import FrameTiming
 from cloudarcade.server.tracks import PacketTrack
 
 
