@@ -1,21 +1,25 @@
-"""Benchmark of the netsim relay: its own timing error, overhead and CPU.
+"""Benchmarks of the netsim relay: its tail delay, and its own timing error.
 
-    python -m cloudarcade.bench.netsim_bench [--duration 3] [--rates 1000,5000,20000]
+    python -m cloudarcade.bench.netsim_bench [--rates 1000,2000,5000] [--runs 5]
+    python -m cloudarcade.bench.netsim_bench --pacing [--duration 3]
 
-For each event loop (asyncio, uvloop), departure timer (the pacer thread, or
-asyncio ``call_at``) and packet rate, a load generator in a separate process
-sends 200-byte packets through a relay whose profile is a constant 10 ms delay,
-to a sink in the same generator process. Printed per point:
+**Tail** (default): an independent probe process sends ``--count`` requests of
+1,200 B at each rate to a UDP echo process, directly and then through a relay
+(profile ``ideal``, in its relay process), ``--runs`` times: interleaved pairs,
+because this machine's noise moves even a direct echo's p99 from minute to
+minute. Per pair it prints the RTT p50/p99/max of both and what the relay
+added, plus the relay's own read lag and lateness. Target: ``ideal`` adds
+<= 0.3 ms at p50 and <= 1 ms at p99 at 2 kpkt/s in at least 4 of 5 pairs.
 
-* ``sched err``: actual minus scheduled departure inside the relay (p50/p99/max, us);
-* ``e2e extra``: sink receive minus send minus 10 ms, i.e. everything the relay
-  adds (receive path, pacing, two loopback hops) (p50/p99, us);
-* ``cpu``: the relay process's CPU time / wall time (all its threads).
+**Pacing** (``--pacing``): a load generator sends 200 B packets through a
+constant 10 ms profile at 1k, 5k and 20k packets/s; printed: the relay's
+scheduling error (actual minus scheduled departure, kernel arrival based,
+p50/p99/max us), the extra end-to-end delay over 10 ms, and the relay
+process's CPU. Then a 720p60 stream at 20 Mbps through the 5g-sa downlink.
 
-Then a 720p60 stream at 20 Mbps (frames of 1200-byte packets sent as a burst
-every 16.7 ms) through profile ``5g-sa``: delivered rate, drops and CPU.
-The generator paces with sleep() and sends a burst each millisecond, so the
-relay sees the bursty arrivals a real sender produces.
+``--realtime`` runs the relay process in SCHED_FIFO (needs CAP_SYS_NICE): on a
+busy machine it is what keeps the tail short, because then no other process
+can preempt the relay between a packet's arrival and its departure.
 """
 
 from __future__ import annotations
@@ -25,81 +29,119 @@ import asyncio
 import dataclasses
 import logging
 import multiprocessing as mp
-import socket
-import struct
 import sys
-import threading
 import time
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
 
-from cloudarcade.netsim.profile import Profile, get_profile, parse_profiles
-from cloudarcade.netsim.relay import Relay
+from cloudarcade.bench.netsim_probe import echo_main, generator_main, probe_main
+from cloudarcade.netsim import RelayProcess, get_profile
+from cloudarcade.netsim.profile import Profile, parse_profiles
 
 logger = logging.getLogger(__name__)
 
-HEADER = struct.Struct("!Id")
-DELAY = 0.010
+_CTX = mp.get_context("spawn")
 
 
-def _generator(conn: Connection, rate: float, duration: float, size: int, frame_fps: float) -> None:
-    """Child process: sink + paced sender; returns one-way delays (s) via ``conn``."""
-    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
-    sink.bind(("127.0.0.1", 0))
-    sink.settimeout(0.5)
-    conn.send(sink.getsockname())
-    relay_addr = conn.recv()
-    delays: list[float] = []
-    received = 0
+def _child(target: Any, *args: Any) -> tuple[Any, Any]:
+    """A child process running ``target(conn, *args)``; returns (process, our conn)."""
+    ours, theirs = _CTX.Pipe()
+    proc = _CTX.Process(target=target, args=(theirs, *args), daemon=True)
+    proc.start()
+    return proc, ours
 
-    def drain() -> None:
-        nonlocal received
-        while True:
-            try:
-                data = sink.recv(65535)
-            except TimeoutError:
-                return
-            except OSError:
-                return
-            now = time.perf_counter()
-            received += len(data)
-            delays.append(now - HEADER.unpack_from(data)[1])
 
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    out.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
-    tick = 1.0 / frame_fps if frame_fps else 0.001
-    per_tick = rate * tick
-    start = time.perf_counter()
-    sent = 0
-    seq = 0
-    n_ticks = int(duration / tick)
-    pad = b"\0" * (size - HEADER.size)
-    for k in range(n_ticks):
-        target = start + k * tick
-        pause = target - time.perf_counter()
-        if pause > 0:
-            time.sleep(pause)
-        due = int((k + 1) * per_tick) - sent
-        for _ in range(due):
-            out.sendto(HEADER.pack(seq, time.perf_counter()) + pad, relay_addr)
-            seq += 1
-        sent += due
-    wall = time.perf_counter() - start
-    reader.join()
-    conn.send((seq, np.array(delays), received, wall))
+def _pct(rtts: np.ndarray) -> tuple[float, float, float]:
+    """p50, p99, max in ms over the answered requests."""
+    ok = rtts[~np.isnan(rtts)] * 1e3
+    if not ok.size:
+        return (float("nan"),) * 3
+    p50, p99 = np.percentile(ok, (50, 99))
+    return float(p50), float(p99), float(ok.max())
+
+
+@dataclass
+class Pair:
+    rate: float
+    run: int
+    direct: tuple[float, float, float]
+    relay: tuple[float, float, float]
+    lost: tuple[int, int]
+    read_lag_p99_us: float
+    late_p99_us: float
+
+    @property
+    def added(self) -> tuple[float, float, float]:
+        return tuple(r - d for r, d in zip(self.relay, self.direct, strict=True))  # type: ignore[return-value]
+
+    def meets_target(self) -> bool:
+        return self.added[0] <= 0.3 and self.added[1] <= 1.0
+
+
+async def tail(rates: list[float], runs: int, count: int, size: int, realtime: bool) -> list[Pair]:
+    echo, echo_conn = _child(echo_main)
+    probe, probe_conn = _child(probe_main)
+    echo_addr = echo_conn.recv()
+    probe_conn.recv()
+    ideal = get_profile("ideal")
+    pairs = []
+    try:
+        async with RelayProcess(realtime=realtime) as process:
+            for rate in rates:
+                for run in range(1, runs + 1):
+                    probe_conn.send((echo_addr, rate, count, size))
+                    direct = probe_conn.recv()
+                    relay = await process.open(ideal, echo_addr)
+                    probe_conn.send((relay.address, rate, count, size))
+                    relayed = probe_conn.recv()
+                    stats = await relay.stats()
+                    await relay.close()
+                    up, down = stats.uplink, stats.downlink
+                    pair = Pair(rate, run, _pct(direct), _pct(relayed),
+                                (int(np.isnan(direct).sum()), int(np.isnan(relayed).sum())),
+                                max(up.read_lag_p99_us, down.read_lag_p99_us),
+                                max(up.late_p99_us, down.late_p99_us))
+                    pairs.append(pair)
+                    print(f"  {rate:.0f}/s run {run}: added p50 {pair.added[0]:.3f} "
+                          f"p99 {pair.added[1]:.3f} ms", file=sys.stderr)
+    finally:
+        probe_conn.send(None)
+        probe.join(timeout=5)
+        echo.kill()
+    return pairs
+
+
+def print_tail(pairs: list[Pair], count: int, size: int) -> None:
+    table = Table(title=f"netsim relay tail: UDP echo RTT, direct vs through the relay "
+                        f"(ideal), {count} x {size} B per run, ms")
+    for col in ("pkt/s", "run", "direct p50/p99/max", "relay p50/p99/max",
+                "added p50/p99/max", "lost d/r", "read lag p99 us", "late p99 us", "target"):
+        table.add_column(col, justify="right")
+
+    def fmt(values: tuple[float, ...]) -> str:
+        return " / ".join(f"{v:.3f}" for v in values)
+
+    for p in pairs:
+        table.add_row(f"{p.rate:.0f}", str(p.run), fmt(p.direct), fmt(p.relay), fmt(p.added),
+                      f"{p.lost[0]}/{p.lost[1]}", f"{p.read_lag_p99_us:.0f}",
+                      f"{p.late_p99_us:.0f}", "yes" if p.meets_target() else "no")
+    Console(width=160).print(table)
+    for rate in sorted({p.rate for p in pairs}):
+        mine = [p for p in pairs if p.rate == rate]
+        added = np.array([p.added for p in mine])
+        print(f"{rate:.0f} pkt/s: added p50 median {np.median(added[:, 0]):.3f} ms "
+              f"(range {added[:, 0].min():.3f}..{added[:, 0].max():.3f}), "
+              f"added p99 median {np.median(added[:, 1]):.3f} ms "
+              f"(range {added[:, 1].min():.3f}..{added[:, 1].max():.3f}); "
+              f"target met in {sum(p.meets_target() for p in mine)} of {len(mine)} pairs")
 
 
 @dataclass
 class Point:
-    loop: str
-    timer: str
     rate: float
     sent: int
     delivered: int
@@ -109,148 +151,79 @@ class Point:
     rate_mbps: float = 0.0
 
 
-def _run_point(
-    loop_name: str,
-    timer: str,
-    profile: Profile,
-    rate: float,
-    duration: float,
-    size: int,
-    fps: float = 0.0,
-    expected_delay: float = DELAY,
-) -> Point:
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_generator, args=(child, rate, duration, size, fps), daemon=True)
-    proc.start()
-    sink_addr = parent.recv()
-
-    async def main() -> Point:
-        relay = Relay(
-            profile,
-            ("127.0.0.1", 0),
-            sink_addr,
-            timer=timer.removesuffix("+rt"),
-            window=2_000_000,
-            realtime=timer.endswith("+rt"),
-        )
-        addr = await relay.start()
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        parent.send(addr)
-        loop = asyncio.get_running_loop()
-        sent, delays, received, _ = await loop.run_in_executor(None, parent.recv)
-        cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
-        rec = relay._dirs["uplink"].rec
-        late = np.array(rec.late) * 1e6
-        await relay.close()
-        extra = (delays - expected_delay) * 1e6
-        return Point(
-            loop_name,
-            timer,
-            rate,
-            sent,
-            len(delays),
-            (float(np.percentile(late, 50)), float(np.percentile(late, 99)), float(late.max())),
-            (float(np.percentile(extra, 50)), float(np.percentile(extra, 99))),
-            cpu,
-            received * 8 / duration / 1e6,
-        )
-
-    try:
-        return _with_loop(loop_name, main)
-    finally:
-        proc.join(timeout=5)
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` so far."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100.0  # utime, stime in clock ticks
 
 
-def _with_loop(name: str, main: Callable[[], Coroutine[Any, Any, Point]]) -> Point:
-    if name == "uvloop":
-        import uvloop
+async def pacing_point(profile: Profile, rate: float, duration: float, size: int,
+                       realtime: bool, fps: float = 0.0, expected: float = 0.010) -> Point:
+    gen, conn = _child(generator_main, rate, duration, size, fps)
+    sink = conn.recv()
+    async with RelayProcess(realtime=realtime) as process:
+        assert process.pid is not None
+        relay = await process.open(profile, sink, window=2_000_000)
+        cpu0, wall0 = _cpu(process.pid), time.perf_counter()
+        conn.send(relay.address)
+        sent, delays, received = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+        cpu = (_cpu(process.pid) - cpu0) / (time.perf_counter() - wall0)
+        up = (await relay.stats()).uplink
+    gen.join(timeout=5)
+    extra = (delays - expected) * 1e6
+    return Point(rate, sent, len(delays), (up.late_p50_us, up.late_p99_us, up.late_max_us),
+                 (float(np.percentile(extra, 50)), float(np.percentile(extra, 99))), cpu,
+                 received * 8 / duration / 1e6)
 
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(main())
-    return asyncio.run(main())
 
-
-def _print_table(points: list[Point]) -> None:
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:  # rich is a dependency; plain text keeps the bench usable without it
-        for p in points:
-            print(p)
-        return
-    table = Table(title="netsim relay: 10 ms constant delay, 200 B packets")
-    for col in (
-        "loop",
-        "timer",
-        "pkt/s",
-        "delivered",
-        "sched err p50/p99/max us",
-        "e2e extra p50/p99 us",
-        "cpu",
-    ):
+async def pacing(rates: list[float], duration: float, realtime: bool) -> None:
+    constant = parse_profiles(
+        {"bench": {"description": "10 ms constant", "source": "bench", "delay_ms": 10}},
+        "<bench>", None)["bench"]
+    table = Table(title="netsim relay pacing: 10 ms constant delay, 200 B packets")
+    for col in ("pkt/s", "delivered", "sched err p50/p99/max us", "e2e extra p50/p99 us", "cpu"):
         table.add_column(col, justify="right")
-    for p in points:
-        table.add_row(
-            p.loop,
-            p.timer,
-            f"{p.rate:.0f}",
-            f"{p.delivered}/{p.sent}",
-            f"{p.sched[0]:.0f} / {p.sched[1]:.0f} / {p.sched[2]:.0f}",
-            f"{p.extra[0]:.0f} / {p.extra[1]:.0f}",
-            f"{p.cpu * 100:.0f}%",
-        )
+    for rate in rates:
+        p = await pacing_point(constant, rate, duration, 200, realtime)
+        table.add_row(f"{p.rate:.0f}", f"{p.delivered}/{p.sent}",
+                      " / ".join(f"{v:.0f}" for v in p.sched),
+                      f"{p.extra[0]:.0f} / {p.extra[1]:.0f}", f"{p.cpu * 100:.0f}%")
     Console(width=120).print(table)
+    # 720p60 at 20 Mbps: the generator sends client -> server, so the uplink
+    # gets the 5g-sa downlink's numbers.
+    sa = get_profile("5g-sa")
+    pkt_rate = 20e6 / 8 / 1200
+    p = await pacing_point(dataclasses.replace(sa, uplink=sa.downlink), pkt_rate,
+                           max(duration, 5.0), 1200, realtime, fps=60.0, expected=0.004)
+    print(f"720p60 @ 20 Mbps ({pkt_rate:.0f} pkt/s of 1200 B, 60 bursts/s) through the 5g-sa "
+          f"downlink (4 +- 1 ms, 220 Mbps): delivered {p.delivered}/{p.sent}, "
+          f"{p.rate_mbps:.1f} Mbps, extra over 4 ms p50 {p.extra[0] / 1e3:.2f} ms "
+          f"p99 {p.extra[1] / 1e3:.2f} ms, relay process cpu {p.cpu * 100:.0f}% of one core")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cloudarcade.bench.netsim_bench")
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds per point")
-    parser.add_argument("--rates", default="1000,5000,20000", help="packets/s, comma-separated")
-    parser.add_argument("--loops", default="asyncio,uvloop")
-    parser.add_argument(
-        "--timers",
-        default="thread,thread+rt,asyncio",
-        help="thread, thread+rt (pacer in SCHED_FIFO), asyncio",
-    )
+    parser.add_argument("--pacing", action="store_true",
+                        help="the scheduling-error benchmark instead of the tail one")
+    parser.add_argument("--rates", help="packets/s, comma-separated "
+                                        "(default: 1000,2000,5000; --pacing: 1000,5000,20000)")
+    parser.add_argument("--runs", type=int, default=5, help="tail: pairs per rate")
+    parser.add_argument("--count", type=int, default=2000, help="tail: requests per run")
+    parser.add_argument("--duration", type=float, default=3.0, help="pacing: seconds per point")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run the relay process in SCHED_FIFO (needs CAP_SYS_NICE)")
     args = parser.parse_args(argv)
-    constant = parse_profiles(
-        {"bench": {"description": "10 ms constant", "source": "bench", "delay_ms": 10}},
-        "<bench>",
-        None,
-    )["bench"]
-    points = []
-    for loop_name in args.loops.split(","):
-        for timer in args.timers.split(","):
-            for rate in (float(r) for r in args.rates.split(",")):
-                points.append(_run_point(loop_name, timer, constant, rate, args.duration, 200))
-                print(f"  done {loop_name} {timer} {rate:.0f}", file=sys.stderr)
-    _print_table(points)
-    # 720p60 at 20 Mbps through 5g-sa: frames of 1200 B packets every 16.7 ms.
-    # The generator sends client -> server, so give the uplink the downlink's numbers.
-    sa = get_profile("5g-sa")
-    prof = dataclasses.replace(sa, uplink=sa.downlink)
-    pkt_rate = 20e6 / 8 / 1200
-    print(
-        f"\n720p60 @ 20 Mbps ({pkt_rate:.0f} pkt/s of 1200 B, 60 bursts/s) through 5g-sa "
-        "downlink (4 +- 1 ms, 220 Mbps; extra includes each burst's serialisation):"
-    )
-    for loop_name in args.loops.split(","):
-        p = _run_point(
-            loop_name,
-            "thread",
-            prof,
-            pkt_rate,
-            max(args.duration, 5.0),
-            1200,
-            fps=60.0,
-            expected_delay=0.004,
-        )
-        print(
-            f"  {loop_name:8} delivered {p.delivered}/{p.sent} packets, "
-            f"{p.rate_mbps:.1f} Mbps, extra delay over 4 ms p50 {p.extra[0] / 1e3:.2f} ms "
-            f"p99 {p.extra[1] / 1e3:.2f} ms, relay cpu {p.cpu * 100:.0f}% of one core"
-        )
+    default = "1000,5000,20000" if args.pacing else "1000,2000,5000"
+    try:
+        rates = [float(r) for r in (args.rates or default).split(",")]
+    except ValueError:
+        parser.error(f"--rates: expected packets/s separated by commas, got {args.rates!r}")
+    if args.pacing:
+        asyncio.run(pacing(rates, args.duration, args.realtime))
+        return 0
+    pairs = asyncio.run(tail(rates, args.runs, args.count, 1200, args.realtime))
+    print_tail(pairs, args.count, 1200)
     return 0
 
 

@@ -252,7 +252,7 @@ class NetsimMetrics:
         _pick(self._packets, direction, "direction").inc(count)
 
     def dropped(self, direction: str, reason: str, count: int = 1) -> None:
-        """``count`` packets dropped: reason "loss", "queue" or "outage"."""
+        """``count`` packets dropped: reason: one of ``NETSIM_DROP_REASONS``."""
         _pick(_pick(self._drops, direction, "direction"), reason, "netsim drop reason").inc(count)
 
     def queued(self, direction: str, seconds: float) -> None:

@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
 
-#: Reasons a stage may drop a packet; stats and event logs key on these strings.
-DROP_REASONS = ("loss", "queue", "outage", "send")
+#: Reasons the relay drops a packet; stats, event logs and metric labels key on
+#: these strings. A stage drops for loss, queue or outage; the relay for a
+#: failed send, a source that is not the viewer's own (``source``) or a full
+#: NAT table (``mappings``): see ``netsim.mapping``.
+DROP_REASONS = ("loss", "queue", "outage", "send", "source", "mappings")
 
 
 @dataclass(slots=True)

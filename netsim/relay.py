@@ -1,47 +1,55 @@
-"""An asyncio UDP relay that applies a profile's chains on loopback.
+"""One relay inside the relay process: a listen socket, a NAT table and two
+directions that apply a profile's chains.
 
 Topology (a NAT with one mapping per client)::
 
     client --(listen socket)--> [uplink chain] --(upstream socket per client)--> forward
     client <--(listen socket)-- [downlink chain] <--(same upstream socket)------ forward
 
-Departures are paced by ONE timer per direction, never a task per packet.
-``asyncio``'s ``call_at`` fires ~0.6 ms late at p50 on our machines, too coarse
-for a 0.5 ms p99 budget, so the default (``timer="thread"``) is a dedicated
-I/O thread that waits in ``select`` until ``SPIN`` before the earliest deadline,
-then spins and sends with ``sendto`` on the non-blocking sockets; it also does
-the receiving (see ``Pacer``). ``timer="asyncio"`` keeps everything on the
-event loop (``add_reader`` + ``call_at``), for comparison in the benchmark.
+Mappings expire after ``idle_timeout`` and are capped (``netsim.mapping``); a
+relay given ``allowed`` addresses takes packets from those sources only. The
+engine (``netsim.engine``) owns the wait and the clock; a relay only reacts to
+readable sockets and to ``pop(now)``. The parent process reaches relays
+through ``netsim.process``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+from . import rxstamp
 from .eventlog import EventLog, log_paths
-from .pacing import Address, Direction, Pacer, clock
+from .mapping import IDLE_TIMEOUT, MAX_MAPPINGS, Mappings
+from .pacing import Direction, Waiter
 from .packet import Packet
 from .profile import Profile
+from .rxstamp import ClockMap, clock
 from .stats import RelayStats
 
 logger = logging.getLogger(__name__)
 
-_MAX_DATAGRAM = 65535
+Address = tuple[str, int]
+EventSink = Callable[[str, dict[str, Any]], None]
+
+#: At most this many datagrams per socket per wake-up, so that one busy
+#: socket cannot starve the others.
+_BATCH = 256
 
 
-def _udp_socket(addr: Address) -> socket.socket:
-    """A non-blocking UDP socket bound to ``addr``; closed again if the bind fails."""
+def udp_socket(addr: Address) -> socket.socket:
+    """A non-blocking, kernel-timestamping UDP socket bound to ``addr``."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setblocking(False)
-    # Bursts at 20k packets/s overflow the default buffers.
-    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-        sock.setsockopt(socket.SOL_SOCKET, opt, 1 << 21)
     try:
+        sock.setblocking(False)
+        # Bursts at 20k packets/s overflow the default buffers.
+        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            sock.setsockopt(socket.SOL_SOCKET, opt, 1 << 21)
+        rxstamp.enable(sock)
         sock.bind(addr)
     except OSError:
         sock.close()
@@ -49,26 +57,8 @@ def _udp_socket(addr: Address) -> socket.socket:
     return sock
 
 
-def _datagrams(sock: socket.socket, what: str) -> Iterator[tuple[bytes, Address]]:
-    """What ``sock`` holds now, at most 256 datagrams so one busy socket cannot
-    starve the others; a socket error ends the batch (logged at debug)."""
-    for _ in range(256):
-        try:
-            yield sock.recvfrom(_MAX_DATAGRAM)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            logger.debug("%s socket: %s", what, exc)
-            return
-
-
 class Relay:
-    """A UDP relay that puts ``profile`` between clients and ``forward``.
-
-    ``listen`` port 0 picks a free port; ``start()`` returns the bound address.
-    With ``event_log``, writes ``<stem>.uplink<suffix>`` and
-    ``<stem>.downlink<suffix>`` (see ``netsim.eventlog``).
-    """
+    """Puts ``profile`` between clients and ``forward``; run by an ``Engine``."""
 
     def __init__(
         self,
@@ -76,125 +66,142 @@ class Relay:
         listen: Address,
         forward: Address,
         *,
+        waiter: Waiter,
+        clocks: ClockMap,
+        on_event: EventSink,
         event_log: Path | None = None,
-        timer: str = "thread",
+        allowed: Iterable[Address] | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_mappings: int = MAX_MAPPINGS,
         window: int = 4096,
-        realtime: bool = False,
     ) -> None:
-        if timer not in ("thread", "asyncio"):
-            raise ValueError(f"unknown timer {timer!r}; known: thread, asyncio")
         self.profile = profile
-        self.listen = listen
         self.forward = forward
-        self.event_log = event_log
-        self.event_log_paths = log_paths(event_log) if event_log is not None else {}
-        self.timer = timer
-        self.window = window
-        self.realtime = realtime
-        self._sock: socket.socket | None = None
-        self._upstream: dict[Address, socket.socket] = {}
-        self._dirs: dict[str, Direction] = {}
+        self._waiter = waiter
+        self._clocks = clocks
+        self._on_event = on_event
+        self.mappings: Mappings[socket.socket] = Mappings(
+            idle_timeout=idle_timeout, cap=max_mappings, allowed=allowed
+        )
+        self._refusals_told: set[str] = set()
         self._logs: list[EventLog] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pacer: Pacer | None = None
-        self.started_at = 0.0
-
-    async def start(self) -> Address:
-        """Bind and start relaying; returns the actual listen address."""
-        self._loop = asyncio.get_running_loop()
         self.started_at = clock()
-        sock = _udp_socket(self.listen)
-        self._sock = sock
-        self._pacer = Pacer(self.realtime) if self.timer == "thread" else None
+        paths = log_paths(event_log) if event_log is not None else {}
+        self.dirs: dict[str, Direction] = {}
         for name, send in (("uplink", self._send_up), ("downlink", self._send_down)):
             log = None
-            if self.event_log is not None:
-                header = (
-                    f"cloudarcade netsim {name}, profile {self.profile.name}, "
-                    f"seed {self.profile.seed}"
-                )
-                log = EventLog(self.event_log_paths[name], self.started_at, header)
+            if name in paths:
+                header = f"cloudarcade netsim {name}, profile {profile.name}, seed {profile.seed}"
+                log = EventLog(paths[name], self.started_at, header)
                 self._logs.append(log)
-            self._dirs[name] = Direction(
-                name,
-                self.profile.build_chain(name),
-                send,
-                self._loop,
-                self._pacer,
-                log,
-                self.window,
-            )
-        self._watch(sock, self._on_listen)
-        if self._pacer is not None:
-            self._pacer.directions = list(self._dirs.values())
-            self._pacer.start()
-        addr: Address = sock.getsockname()
-        logger.info(
-            "netsim relay %s:%d -> %s:%d, profile %s", *addr, *self.forward, self.profile.name
-        )
-        return addr
+            self.dirs[name] = Direction(name, profile.build_chain(name), send, log, window)
+        self._sock = udp_socket(listen)
+        waiter.watch(self._sock, self._on_listen)
+        self.address: Address = self._sock.getsockname()
+        logger.info("netsim relay %s:%d -> %s:%d, profile %s",
+                    *self.address, *forward, profile.name)
 
-    def _watch(self, sock: socket.socket, callback: Callable[[], None]) -> None:
-        if self._pacer is not None:
-            self._pacer.watch(sock, callback)
-        else:
-            assert self._loop is not None
-            self._loop.add_reader(sock, callback)
-
-    @property
-    def address(self) -> Address:
-        if self._sock is None:
-            raise RuntimeError("relay not started")
-        addr: Address = self._sock.getsockname()
-        return addr
+    # -- arrivals -----------------------------------------------------------
+    def _stamped(self, sock: socket.socket) -> Iterable[tuple[bytes, Address, float, float]]:
+        """Up to ``_BATCH`` datagrams: (data, source, kernel arrival, read time)."""
+        for _ in range(_BATCH):
+            try:
+                data, addr, kernel_ns = rxstamp.receive(sock)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable from an earlier send
+                logger.debug("netsim socket %s: %s", sock.getsockname(), exc)
+                return
+            read_at = clock()
+            arrival = read_at if kernel_ns is None else self._clocks.to_monotonic(kernel_ns)
+            yield data, addr, min(arrival, read_at), read_at
 
     def _on_listen(self) -> None:
-        assert self._sock is not None
-        up = self._dirs["uplink"]
-        for data, addr in _datagrams(self._sock, "listen"):
-            now = clock()
-            if addr not in self._upstream:
-                self._open_upstream(addr)
-            up.receive(data, addr, now)
+        up = self.dirs["uplink"]
+        for data, addr, arrival, read_at in self._stamped(self._sock):
+            if self.mappings.get(addr, read_at) is None:
+                refusal = self.mappings.refusal(addr)
+                if refusal is not None:
+                    up.refused(refusal)
+                    self._tell_refusal(refusal, addr)
+                    continue
+                self._open(addr, read_at)
+            up.receive(data, addr, arrival, read_at)
 
-    def upstream_address(self, client: Address) -> Address:
+    def _on_upstream(self, sock: socket.socket, client: Address) -> None:
+        down = self.dirs["downlink"]
+        for data, addr, arrival, read_at in self._stamped(sock):
+            if addr != self.forward:
+                # Like a NAT: only the forward side may answer on a mapping.
+                down.refused("source")
+                continue
+            if self.mappings.get(client, read_at) is not None:
+                down.receive(data, client, arrival, read_at)
+
+    def _tell_refusal(self, reason: str, addr: Address) -> None:
+        if reason not in self._refusals_told:  # once per reason; the stats count them all
+            self._refusals_told.add(reason)
+            self._on_event("refused", {"reason": reason, "client": list(addr)})
+
+    # -- the NAT table ------------------------------------------------------
+    def upstream_address(self, client: Address, now: float) -> Address:
         """The address the forward side sees ``client`` as, opening the mapping now.
 
         Signaling gives this address to the forward side in place of the
         client's own, so that the forward side's packets to the client (ICE
-        checks included) go through the relay too and cannot take a direct
-        path around it.
+        checks included) go through the relay too. Raises ValueError when the
+        client may not have a mapping.
         """
-        if client not in self._upstream:
-            self._open_upstream(client)
-        addr: Address = self._upstream[client].getsockname()
+        sock = self.mappings.get(client, now)
+        if sock is None:
+            refusal = self.mappings.refusal(client)
+            if refusal is not None:
+                raise ValueError(f"no mapping for {client[0]}:{client[1]}: refused ({refusal})")
+            sock = self._open(client, now)
+        addr: Address = sock.getsockname()
         return addr
 
-    def _open_upstream(self, client: Address) -> None:
-        assert self._loop is not None
-        sock = _udp_socket((self.forward[0], 0))
-        self._upstream[client] = sock
-        self._watch(sock, functools.partial(self._on_upstream, sock, client))
+    def _open(self, client: Address, now: float) -> socket.socket:
+        sock = udp_socket((self.forward[0], 0))
+        self.mappings.add(client, sock, now)
+        self._waiter.watch(sock, functools.partial(self._on_upstream, sock, client))
         logger.debug("new client %s:%d via upstream port %d", *client, sock.getsockname()[1])
+        return sock
 
-    def _on_upstream(self, sock: socket.socket, client: Address) -> None:
-        down = self._dirs["downlink"]
-        for data, addr in _datagrams(sock, "upstream"):
-            if addr != self.forward:
-                continue  # like a NAT: only the forward side may answer on this mapping
-            down.receive(data, client, clock())
+    def expire(self, now: float) -> None:
+        """Close the mappings idle for the idle timeout."""
+        for client, sock in self.mappings.expire(now):
+            self._close_socket(sock)
+            logger.debug("mapping of %s:%d expired", *client)
+        # The caller learns of expiries from the stats; one event per sweep.
+
+    def _close_socket(self, sock: socket.socket) -> None:
+        self._waiter.unwatch(sock)
+        sock.close()
+
+    # -- departures ---------------------------------------------------------
+    def next_wakeup(self) -> float | None:
+        wakes = [w for w in (d.next_wakeup() for d in self.dirs.values()) if w is not None]
+        return min(wakes) if wakes else None
+
+    def pop(self, now: float) -> None:
+        for d in self.dirs.values():
+            d.pop(now)
 
     def _send_up(self, packet: Packet) -> bool:
         assert packet.route is not None
+        sock = self.mappings.peek(packet.route)
+        if sock is None:
+            return False  # the mapping expired while the packet was in the link
         try:
-            self._upstream[packet.route].sendto(packet.data, self.forward)
+            sock.sendto(packet.data, self.forward)
         except OSError as exc:
             logger.debug("uplink send failed: %s", exc)
             return False
         return True
 
     def _send_down(self, packet: Packet) -> bool:
-        assert self._sock is not None and packet.route is not None
+        assert packet.route is not None
         try:
             self._sock.sendto(packet.data, packet.route)
         except OSError as exc:
@@ -202,54 +209,20 @@ class Relay:
             return False
         return True
 
-    def stats(self) -> RelayStats:
-        """Counters and recent percentiles for both directions."""
-        now = clock()
+    # -- the rest -----------------------------------------------------------
+    def stats(self, now: float) -> RelayStats:
         return RelayStats(
-            uplink=self._dirs["uplink"].rec.snapshot(now),
-            downlink=self._dirs["downlink"].rec.snapshot(now),
+            uplink=self.dirs["uplink"].rec.snapshot(now),
+            downlink=self.dirs["downlink"].rec.snapshot(now),
+            mappings=len(self.mappings),
+            mappings_opened=self.mappings.opened,
+            mappings_expired=self.mappings.expired,
         )
 
-    async def close(self) -> None:
-        """Stop timers, close sockets and logs; packets still in flight are discarded."""
-        loop = self._loop
-        if self._pacer is not None:
-            self._pacer.close()  # joins the thread before its sockets go away
-        for d in self._dirs.values():
-            d.close()
-        for s in [self._sock, *self._upstream.values()]:
-            if s is not None:
-                if loop is not None and self._pacer is None:
-                    loop.remove_reader(s)
-                s.close()
-        self._sock = None
-        self._upstream.clear()
+    def close(self) -> None:
+        """Close sockets and logs; packets still in flight are discarded."""
+        for sock in [self._sock, *self.mappings.clear()]:
+            self._close_socket(sock)
         for log in self._logs:
             log.close()
         self._logs.clear()
-
-    async def __aenter__(self) -> Relay:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-
-async def open_relay(
-    profile: Profile,
-    forward: Address,
-    *,
-    listen: Address = ("127.0.0.1", 0),
-    event_log: Path | None = None,
-    timer: str = "thread",
-    realtime: bool = False,
-) -> Relay:
-    """Create and start a relay to ``forward``; read ``relay.address`` for its port.
-
-    ``realtime=True`` runs the pacer in SCHED_FIFO (needs CAP_SYS_NICE): on a
-    busy machine it keeps the p99 timing error near 0.2 ms instead of 1-3 ms.
-    """
-    relay = Relay(profile, listen, forward, event_log=event_log, timer=timer, realtime=realtime)
-    await relay.start()
-    return relay

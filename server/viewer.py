@@ -21,13 +21,13 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from cloudarcade import protocol
 from cloudarcade.ice import create_peer_connection
-from cloudarcade.netsim import Profile, Relay, candidate_addresses, rewrite_sdp_candidates
 from cloudarcade.protocol import FRAMES_CHANNEL, FrameTiming
 from cloudarcade.rtc import extensions
 from cloudarcade.rtc.seam import SenderSeam, TransportSeam
 from cloudarcade.rtc.steps import Heard, KeyframeRequests, NackReceived
 from cloudarcade.server.limits import TokenBucket
 from cloudarcade.server.pipeline import RenderedFrame
+from cloudarcade.server.relaying import ViewerRelay
 
 if TYPE_CHECKING:
     from cloudarcade.server.session import GameSession
@@ -92,8 +92,7 @@ class Viewer:
         self._sender: RTCRtpSender | None = None
         self._last_rtp = (0, 0)
         self._client_freezes = 0
-        self.relay: Relay | None = None  # the netsim relay, when the session has a profile
-        self._relay_counts: dict[tuple[str, str], int] = {}
+        self.relay: ViewerRelay | None = None  # the netsim relay, when the session has a profile
         self.track = session.stack.create_track(on_sent=self._frame_sent,
                                                 on_overflow=self._backlog_overflow)
         self.pc.on("datachannel", self._on_datachannel)
@@ -123,9 +122,10 @@ class Viewer:
         transceiver.setCodecPreferences(_codec_preferences(rtp_codec))
         self._sender = transceiver.sender
         self._hook_rtcp(transceiver.sender)
-        relay: Relay | None = None
         if self.session.profile is not None:
-            relay, offer = await self._relay_offer(offer, self.session.profile)
+            self.relay, offer = await ViewerRelay.for_offer(
+                offer, self.session.profile, self.session.bind, OfferError
+            )
         try:
             await self.pc.setRemoteDescription(offer)
         except Exception as exc:  # aiortc raises ValueError, OperationError, ...
@@ -142,8 +142,8 @@ class Viewer:
             seam.install()
         local = self.pc.localDescription
         sdp = local.sdp
-        if relay is not None:
-            sdp = self._relay_answer(sdp, relay)
+        if self.relay is not None:
+            sdp = await self.relay.answer(sdp, OfferError)
         self._watchdog = asyncio.ensure_future(self._watch())
         return RTCSessionDescription(sdp=sdp, type=local.type)
 
@@ -177,32 +177,6 @@ class Viewer:
                     logger.warning("%r: no RTCP from the client for %.1f s", self, silent)
                     self.close("timeout")
                     return
-
-    # A netsim relay on the media path. Both SDPs are rewritten: the client
-    # sees the relay's listen port as our candidate, and we see the relay's
-    # per-client upstream port as the client's, so no ICE pair can bypass it.
-    # Uplink is client -> server, downlink server -> client.
-    async def _relay_offer(
-        self, offer: RTCSessionDescription, profile: Profile
-    ) -> tuple[Relay, RTCSessionDescription]:
-        clients = candidate_addresses(offer.sdp)
-        if not clients:
-            raise OfferError("the offer has no host candidate to put the network profile on")
-        # The forward address (our ICE port) is known only after gathering;
-        # no packet reaches the relay before the client has our answer.
-        relay = Relay(profile, listen=(self.session.bind, 0), forward=(self.session.bind, 0))
-        await relay.start()
-        self.relay = relay
-        mapping = {client: relay.upstream_address(client) for client in clients}
-        sdp = rewrite_sdp_candidates(offer.sdp, mapping)
-        return relay, RTCSessionDescription(sdp=sdp, type=offer.type)
-
-    def _relay_answer(self, sdp: str, relay: Relay) -> str:
-        ours = candidate_addresses(sdp)
-        if not ours:
-            raise OfferError("the answer has no host candidate to put the network profile on")
-        relay.forward = ours[0]
-        return rewrite_sdp_candidates(sdp, {address: relay.address for address in ours})
 
     def _hook_rtcp(self, sender: RTCRtpSender) -> None:
         # aiortc's sender turns PLI/FIR into a flag that only its own encoder
@@ -288,7 +262,8 @@ class Viewer:
                 await asyncio.sleep(STATS_INTERVAL)
                 if self._sender is None:
                     continue
-                self._relay_metrics()
+                if self.relay is not None:
+                    await self.relay.report(self.session.netsim_metrics)
                 report = await self._sender.getStats()
                 for stats in report.values():
                     if stats.type == "outbound-rtp":
@@ -299,26 +274,6 @@ class Viewer:
                     elif stats.type == "remote-inbound-rtp":
                         loss = stats.fractionLost / 256 if stats.fractionLost is not None else None
                         self.session.metrics.rtcp(stats.roundTripTime, loss)
-
-    def _relay_metrics(self) -> None:
-        netsim = self.session.netsim_metrics
-        if netsim is None or self.relay is None:
-            return
-        stats = self.relay.stats()
-        for direction in ("uplink", "downlink"):
-            d = getattr(stats, direction)
-            if new := self._relay_delta(direction, "packets", d.packets_in):
-                netsim.packet(direction, new)
-            for reason, total in d.drops.items():
-                if new := self._relay_delta(direction, reason, total):
-                    netsim.dropped(direction, reason, new)
-            netsim.queued(direction, d.queue_delay_p50_ms / 1000)
-
-    def _relay_delta(self, direction: str, key: str, total: int) -> int:
-        """How much the relay's running count ``total`` grew since the last poll."""
-        new = total - self._relay_counts.get((direction, key), 0)
-        self._relay_counts[(direction, key)] = total
-        return max(new, 0)
 
     async def _on_connection_state(self) -> None:
         state = self.pc.connectionState

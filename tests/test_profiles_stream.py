@@ -31,7 +31,7 @@ async def test_stream_through_profile(server: RunningServer, profile: str) -> No
         await asyncio.sleep(0.5)
         reflected = [p for p in client.summary.probes if p.frame is not None]
         assert reflected, f"no input came back through {profile}"
-        stats = viewer.relay.stats()
+        stats = await viewer.relay.stats()
         assert stats.downlink.packets_out > 10 and stats.uplink.packets_out > 0
     finally:
         await client.close()

@@ -80,7 +80,9 @@ async def test_a_3_s_blackout_stops_the_stream_which_resumes_in_the_same_session
         f"largest gap {clock.largest_gap()[0]:.2f} s, {len(clock.times)} frames")
     assert client._receiver is not None and client._receiver.stats["plis_sent"] >= 1
     assert server.app[SESSIONS] == {session.id: session} and session.viewers
-    relay_stats = next(iter(session.viewers.values())).relay.stats()
+    relay = next(iter(session.viewers.values())).relay
+    assert relay is not None
+    relay_stats = await relay.stats()
     assert relay_stats.downlink.drops.get("outage", 0) > 0
     await client.close()
     assert await wait_until(lambda: not server.app[SESSIONS], 5)

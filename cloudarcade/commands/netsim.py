@@ -1,4 +1,8 @@
-"""``cloudarcade netsim``: run the impairment relay standalone until Ctrl-C."""
+"""``cloudarcade netsim``: run the impairment relay standalone until Ctrl-C.
+
+The relay runs in a relay process of its own (``netsim.engine``); this
+command starts it, opens one relay and prints its stats.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ import signal
 import sys
 from pathlib import Path
 
+from cloudarcade.netsim.mapping import IDLE_TIMEOUT, MAX_MAPPINGS
+from cloudarcade.netsim.netem import BACKENDS, netem_commands, netem_status
+from cloudarcade.netsim.process import RelayProcess, RelayProcessError
 from cloudarcade.netsim.profile import Profile, ProfileError, get_profile
-from cloudarcade.netsim.relay import Relay
 from cloudarcade.netsim.stats import DirectionStats
 
 logger = logging.getLogger(__name__)
@@ -37,13 +43,17 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--event-log", type=Path, help="write FILE.uplink / FILE.downlink event logs")
     p.add_argument("--seed", type=int, help="override the profile's seed")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between stats lines")
-    p.add_argument(
-        "--timer", choices=("thread", "asyncio"), default="thread", help="departure timer"
-    )
+    p.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT,
+                   help=f"seconds before an idle client mapping closes (default {IDLE_TIMEOUT:g})")
+    p.add_argument("--max-mappings", type=int, default=MAX_MAPPINGS,
+                   help=f"client mappings open at once; beyond, dropped (default {MAX_MAPPINGS})")
+    p.add_argument("--backend", choices=BACKENDS, default="relay",
+                   help="relay: the user-space relay (default); netem: print the `tc netem` "
+                        "commands for the profile, where the kernel has netem")
     p.add_argument(
         "--realtime",
         action="store_true",
-        help="run the pacer thread in SCHED_FIFO (needs CAP_SYS_NICE; steadier on busy machines)",
+        help="run the relay process in SCHED_FIFO (needs CAP_SYS_NICE; steadier on busy machines)",
     )
 
 
@@ -52,47 +62,60 @@ def _line(name: str, s: DirectionStats) -> str:
     return (
         f"{name:8} in {s.packets_in:8d} out {s.packets_out:8d} drops {drops:14} "
         f"delay p50 {s.delay_p50_ms:7.2f} ms queue p50 {s.queue_delay_p50_ms:6.2f} ms "
-        f"rate {s.rate_bps / 1e6:7.2f} Mbps late p99 {s.late_p99_us:6.0f} us"
+        f"rate {s.rate_bps / 1e6:7.2f} Mbps late p99 {s.late_p99_us:6.0f} us "
+        f"read lag p99 {s.read_lag_p99_us:6.0f} us"
     )
 
 
 async def _serve(
     profile: Profile, args: argparse.Namespace, listen: tuple[str, int], forward: tuple[str, int]
 ) -> int:
-    relay = Relay(
-        profile,
-        listen,
-        forward,
-        event_log=args.event_log,
-        timer=args.timer,
-        realtime=args.realtime,
-    )
+    process = RelayProcess(realtime=args.realtime)
+    await process.start()
     try:
-        addr = await relay.start()
-    except OSError as exc:
+        try:
+            relay = await process.open(
+                profile, forward, listen=listen, event_log=args.event_log,
+                idle_timeout=args.idle_timeout, max_mappings=args.max_mappings,
+            )
+        except RelayProcessError as exc:
+            print(f"cloudarcade netsim: cannot listen on {args.listen}: {exc}", file=sys.stderr)
+            return 2
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        addr = relay.address
         print(
-            f"cloudarcade netsim: cannot listen on {args.listen}: {exc.strerror}", file=sys.stderr
+            f"netsim: {addr[0]}:{addr[1]} -> {forward[0]}:{forward[1]}, profile {profile.name} "
+            f"(seed {profile.seed}), relay process {process.pid}; Ctrl-C to stop",
+            flush=True,
         )
-        return 2
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    print(
-        f"netsim: {addr[0]}:{addr[1]} -> {forward[0]}:{forward[1]}, profile {profile.name} "
-        f"(seed {profile.seed}); Ctrl-C to stop",
-        flush=True,
-    )
-    try:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.interval)
-            st = relay.stats()
+            st = await relay.stats()
             print(_line("uplink", st.uplink), flush=True)
             print(_line("downlink", st.downlink), flush=True)
-    finally:
+            print(f"mappings {st.mappings} open, {st.mappings_expired} expired", flush=True)
         await relay.close()
+    except RelayProcessError as exc:
+        print(f"cloudarcade netsim: the relay process failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await process.close()
+    return 0
+
+
+def _netem(profile: Profile) -> int:
+    status = netem_status()
+    if not status.available:
+        print(f"cloudarcade netsim: the netem backend is not available: {status.reason}; "
+              "the default relay backend needs neither root nor netem", file=sys.stderr)
+        return 2
+    for command in netem_commands(profile):
+        print(" ".join(command))
     return 0
 
 
@@ -101,9 +124,15 @@ def run(args: argparse.Namespace) -> int:
         listen = parse_address(args.listen)
         forward = parse_address(args.forward)
         profile = get_profile(args.profile)
+        if args.idle_timeout <= 0:
+            raise ValueError(f"--idle-timeout must be > 0 s, got {args.idle_timeout:g}")
+        if args.max_mappings < 1:
+            raise ValueError(f"--max-mappings must be >= 1, got {args.max_mappings}")
     except (ValueError, ProfileError) as exc:
         print(f"cloudarcade netsim: {exc}", file=sys.stderr)
         return 2
     if args.seed is not None:
         profile = profile.with_seed(args.seed)
+    if args.backend == "netem":
+        return _netem(profile)
     return asyncio.run(_serve(profile, args, listen, forward))

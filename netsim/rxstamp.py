@@ -1,0 +1,83 @@
+"""Kernel receive timestamps (``SO_TIMESTAMPNS``), on the relay's clock.
+
+The relay stamps each datagram with the time the kernel queued it on the
+socket, not the time the relay got round to reading it, so that every delay it
+reports includes its own lateness. Linux stamps with ``CLOCK_REALTIME``
+(``tests/test_netsim_rxstamp.py`` checks this on the running kernel); the relay
+runs on ``CLOCK_MONOTONIC``. ``ClockMap`` converts between the two with an
+offset measured by bracketing a realtime read between two monotonic reads; it
+is re-measured every second because NTP may slew the realtime clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import time
+
+logger = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+
+#: The relay's clock: CLOCK_MONOTONIC (time.monotonic reads the same clock).
+clock = time.monotonic
+
+# Not exported by Python 3.11's socket module; the values of Linux's generic
+# ABI (x86_64, arm64), where SCM_TIMESTAMPNS equals SO_TIMESTAMPNS.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+_TIMESPEC = struct.Struct("@qq")  # struct timespec: tv_sec, tv_nsec (64-bit longs)
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
+MAX_DATAGRAM = 65535
+
+
+def enable(sock: socket.socket) -> None:
+    """Ask the kernel to stamp every datagram ``sock`` receives."""
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+
+
+def receive(sock: socket.socket) -> tuple[bytes, Address, int | None]:
+    """One datagram, its source and the kernel's CLOCK_REALTIME stamp in ns
+    (None when the socket has no stamps enabled). Raises BlockingIOError when
+    nothing is waiting, like ``recvfrom``."""
+    data, ancdata, _flags, addr = sock.recvmsg(MAX_DATAGRAM, _ANCILLARY)
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:
+            sec, nsec = _TIMESPEC.unpack_from(payload)
+            return data, addr, sec * 1_000_000_000 + nsec
+    return data, addr, None
+
+
+def measure_offset(samples: int = 5) -> int:
+    """CLOCK_REALTIME minus CLOCK_MONOTONIC in ns, from the tightest of ``samples``
+    brackets (monotonic, realtime, monotonic)."""
+    best: tuple[int, int] | None = None
+    for _ in range(samples):
+        m0 = time.monotonic_ns()
+        rt = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        m1 = time.monotonic_ns()
+        width = m1 - m0
+        if best is None or width < best[0]:
+            best = (width, rt - (m0 + m1) // 2)
+    assert best is not None
+    return best[1]
+
+
+class ClockMap:
+    """Converts kernel (realtime, ns) stamps to the relay's monotonic seconds."""
+
+    REFRESH = 1.0
+
+    def __init__(self) -> None:
+        self.offset_ns = measure_offset()
+        self._next = clock() + self.REFRESH
+
+    def refresh(self, now: float) -> None:
+        """Re-measure the offset once per ``REFRESH`` seconds (``now``: monotonic)."""
+        if now >= self._next:
+            self.offset_ns = measure_offset()
+            self._next = now + self.REFRESH
+
+    def to_monotonic(self, realtime_ns: int) -> float:
+        return (realtime_ns - self.offset_ns) / 1e9
