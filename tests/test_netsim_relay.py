@@ -19,7 +19,7 @@ import pytest
 from scipy import stats
 
 from cloudarcade.netsim.packet import Packet
-from cloudarcade.netsim.process import open_relay
+from cloudarcade.netsim.process import RemoteRelay, open_relay
 from cloudarcade.netsim.profile import Profile, parse_profiles
 from cloudarcade.netsim.stage import run_fake_clock
 
@@ -252,7 +252,7 @@ async def test_trace_replay_delivers_at_the_traces_pace_with_its_pauses(tmp_path
         for i in range(300):
             client.sock.sendto(HEADER.pack(i, 0.0).ljust(1472, b"\0"), relay.address)
         await server.wait_for(300, limit=5.0)
-        st = relay.stats().uplink
+        st = (await relay.stats()).uplink
     finally:
         await relay.close()
         server.close()
@@ -299,15 +299,15 @@ async def test_codel_keeps_the_standing_queue_short_where_droptail_lets_it_grow(
         await server_tail.wait_for(500, limit=5.0)
         for name, relay, endpoint in (("codel", codel, server_codel),
                                       ("droptail", tail, server_tail)):
-            def settled(relay: Relay = relay, e: Endpoint = endpoint) -> bool:
-                st = relay.stats().uplink
+            async def settled(relay: RemoteRelay = relay, e: Endpoint = endpoint) -> bool:
+                st = (await relay.stats()).uplink
                 return (st.packets_in == 500 and len(e.got) == st.packets_out
                         and st.packets_out + sum(st.drops.values()) == 500)
 
-            assert await _until(settled, 3), relay.stats().uplink
+            assert await _until(settled, 3), (await relay.stats()).uplink
             delays = np.array([t - sent for t, _, sent, _ in sorted(endpoint.got,
                                                                     key=lambda g: g[1])])
-            results[name] = (relay.stats().uplink, delays)
+            results[name] = ((await relay.stats()).uplink, delays)
     finally:
         await codel.close()
         await tail.close()
@@ -335,13 +335,13 @@ async def test_scheduled_outage_drops_its_window_and_leaves_a_gap() -> None:
         # 200 packets, one every 5 ms: the outage covers ~60 of them.
         await _send(client.sock, relay.address, 200, 0.005)
 
-        def settled() -> bool:
-            st = relay.stats().uplink
+        async def settled() -> bool:
+            st = (await relay.stats()).uplink
             return (st.packets_in == 200 and len(server.got) == st.packets_out
                     and st.packets_out + st.drops.get("outage", 0) == 200)
 
-        assert await _until(settled, 3), relay.stats().uplink
-        st = relay.stats().uplink
+        assert await _until(settled, 3), (await relay.stats()).uplink
+        st = (await relay.stats()).uplink
     finally:
         await relay.close()
         server.close()
