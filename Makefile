@@ -16,7 +16,7 @@ setup: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
 setup-test: $(BIN)/python system-packages
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,cluster]'
 
 # Chromium (browser tests, driven by Playwright with executable_path; no browser
 # download) and Prometheus/promtool (metrics tests). Installed only when missing.

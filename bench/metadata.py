@@ -57,7 +57,8 @@ def versions() -> dict[str, str | None]:
 
 
 def write_metadata(config: BenchConfig, *, started: float, finished: float | None,
-                   interrupted: bool = False) -> Path:
+                   interrupted: bool = False, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``metadata.json``; ``extra`` adds sections (a cluster run's nodes and units)."""
     data = {
         "args": config.to_dict(),
         "seed": config.seed,
@@ -69,6 +70,7 @@ def write_metadata(config: BenchConfig, *, started: float, finished: float | Non
         "versions": versions(),
         "git": git_state(Path(__file__).resolve().parent),
         "machine": machine(),
+        **(extra or {}),
     }
     path = config.out / METADATA_FILE
     path.write_text(json.dumps(data, indent=2) + "\n")

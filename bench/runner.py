@@ -34,6 +34,7 @@ from cloudarcade.bench.scenario import NO_RELAY, BenchConfig, Cell
 from cloudarcade.bench.server_process import ServerProcess
 from cloudarcade.bench.summary import SUMMARY_FILE, write_summary
 from cloudarcade.bench.table import render_table
+from cloudarcade.bench.unit import RecordSink, Unit, plan_units
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.client.results import FrameResult, ProbeResult
 from cloudarcade.stages import TIMESTAMPS
@@ -60,6 +61,9 @@ class StackResults:
     frame_writer: JsonlWriter | None = None
 
     def open(self) -> None:
+        """Create the directory and the JSONL writers (once)."""
+        if self.probe_writer is not None:
+            return
         self.directory.mkdir(parents=True, exist_ok=True)
         self.probe_writer = JsonlWriter(self.directory / PROBES_FILE)
         self.frame_writer = JsonlWriter(self.directory / FRAMES_FILE)
@@ -107,7 +111,7 @@ class Measurement:
         stack: str,
         cell: Cell,
         profile: str,
-        results: StackResults,
+        results: RecordSink,
         advance: Callable[[], None],
     ) -> None:
         self.config = config
@@ -233,6 +237,28 @@ class Measurement:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def server_args(config: BenchConfig, extra: list[str] | None = None) -> list[str]:
+    """The ``cloudarcade serve`` arguments of a run; luma samples go under ``config.out``."""
+    args = ["--sample-dir", str(config.out / "samples"),
+            "--sample-every", str(config.sample_every), *(extra or [])]
+    if config.extra_profiles is not None:
+        args += ["--profiles", str(config.extra_profiles)]
+    if config.metrics_port is not None:
+        args += ["--metrics", f"127.0.0.1:{config.metrics_port}"]
+    return args
+
+
+async def measure_unit(
+    config: BenchConfig, unit: Unit, url: str, sink: RecordSink, advance: Callable[[], None]
+) -> None:
+    """Measure one unit against the server at ``url``; its records go to ``sink``.
+
+    The one way a unit is run, locally (:func:`run_bench`) and on a cluster
+    node (:mod:`cloudarcade.bench.node`).
+    """
+    await Measurement(config, url, unit.stack, unit.cell, unit.profile, sink, advance).run()
+
+
 async def run_bench(
     config: BenchConfig,
     *,
@@ -244,14 +270,9 @@ async def run_bench(
     config.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     write_metadata(config, started=started, finished=None)
-    server_args = ["--sample-dir", str(config.out / "samples"),
-                   "--sample-every", str(config.sample_every), *(extra_server_args or [])]
-    if config.extra_profiles is not None:
-        server_args += ["--profiles", str(config.extra_profiles)]
-    if config.metrics_port is not None:
-        server_args += ["--metrics", f"127.0.0.1:{config.metrics_port}"]
-    server = ServerProcess(args=server_args, log_path=config.out / "server.log")
-    results = {stack: StackResults(stack_dir(config.out, stack)) for stack in config.stacks}
+    server = ServerProcess(args=server_args(config, extra_server_args),
+                           log_path=config.out / "server.log")
+    results = stack_results(config)
     interrupted = False
     try:
         url = await server.start()
@@ -259,28 +280,47 @@ async def run_bench(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), console=console, transient=False,
         ) as progress:
-            for stack in config.stacks:
-                results[stack].open()
-                for cell in config.cells:
-                    for profile in config.profiles:
-                        label = f"{profile:<13} {cell.name} {stack}"
-                        task = progress.add_task(label, total=config.probes)
-                        measurement = Measurement(
-                            config, url, stack, cell, profile, results[stack],
-                            lambda task=task: progress.advance(task),  # type: ignore[misc]
-                        )
-                        await measurement.run()
+            for unit in plan_units(config):
+                results[unit.stack].open()
+                label = f"{unit.profile:<13} {unit.cell.name} {unit.stack}"
+                task = progress.add_task(label, total=config.probes)
+                await measure_unit(
+                    config, unit, url, results[unit.stack],
+                    lambda task=task: progress.advance(task),  # type: ignore[misc]
+                )
     except asyncio.CancelledError:
         interrupted = True
         console.print("[yellow]interrupted: writing what was measured[/]")
     finally:
-        for stack_results in results.values():
-            stack_results.close()
+        for each in results.values():
+            each.close()
         with contextlib.suppress(asyncio.CancelledError):
             await server.stop()
         shutil.rmtree(config.out / "samples", ignore_errors=True)
+    runs = finish_run(config, results, console, started=started, interrupted=interrupted)
+    if interrupted:
+        raise asyncio.CancelledError
+    return runs
+
+
+def stack_results(config: BenchConfig) -> dict[str, StackResults]:
+    """One (not yet opened) :class:`StackResults` per stack of the run."""
+    return {stack: StackResults(stack_dir(config.out, stack)) for stack in config.stacks}
+
+
+def finish_run(
+    config: BenchConfig,
+    results: dict[str, StackResults],
+    console: Console,
+    *,
+    started: float,
+    interrupted: bool,
+    extra_metadata: dict[str, Any] | None = None,
+) -> dict[str, RunResults]:
+    """Summaries, metadata, the table and the report of a run whose writers are closed."""
     runs = {stack: r.summarize(config.seed) for stack, r in results.items() if r.probes}
-    write_metadata(config, started=started, finished=time.time(), interrupted=interrupted)
+    write_metadata(config, started=started, finished=time.time(), interrupted=interrupted,
+                   extra=extra_metadata)
     everything = [s for stack in config.stacks if stack in runs for s in runs[stack].summaries]
     if everything:
         console.print(render_table(everything))
@@ -290,6 +330,4 @@ async def run_bench(
         console.print(f"report: {report}")
     elif "stock" in runs:
         console.print(f"report: {write_report_for(read_notes(runs['stock']))}")
-    if interrupted:
-        raise asyncio.CancelledError
     return runs

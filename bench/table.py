@@ -68,6 +68,10 @@ def table_rows(
     ]
     if ratios:
         header += ["p50 / stock", "p99 / stock"]
+    # A cluster run (bench --cluster) says where each row was measured.
+    nodes = any("node" in s.extra for s in summaries)
+    if nodes:
+        header.append("node")
     rows: list[list[str]] = []
     for s in summaries:
         lat, t = s.latency, s.timing
@@ -84,8 +88,17 @@ def table_rows(
         if ratios:
             r = ratios.get(s.key, {}) if s.stack != STOCK else {}
             row += [_num(r.get("p50"), 2), _num(r.get("p99"), 2)]
+        if nodes:
+            row.append(node_text(s))
         rows.append(row)
     return header, rows
+
+
+def node_text(summary: ProfileSummary) -> str:
+    """Where a cluster row was measured; flagged when its host was shared with another
+    bench node (``--allow-shared-host``: the measurement may have shared cores)."""
+    node = str(summary.extra.get("node", "-"))
+    return f"{node} SHARED HOST" if summary.extra.get("shared_host") else node
 
 
 _SHORT = {
@@ -96,7 +109,7 @@ _SHORT = {
 # The columns the terminal table keeps (the report has them all).
 TERMINAL_COLUMNS = (
     "profile", "cell", "stack", "probes", "misses", "p50 ms [95% CI]", "p95 ms [95% CI]",
-    "p99 ms [95% CI]", "fps", "freezes", "Mbit/s", "loss %", "MOS", "p50 / stock",
+    "p99 ms [95% CI]", "fps", "freezes", "Mbit/s", "loss %", "MOS", "p50 / stock", "node",
 )
 
 

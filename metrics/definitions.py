@@ -134,6 +134,11 @@ class Metrics:
         self.frames_dropped = counter(
             "frames_dropped", "Frames dropped, by pipeline phase.", (*s, "phase")
         )
+        self.session_cpu_seconds = counter(
+            "session_cpu_seconds",
+            "CPU seconds used by the sessions' own render and encode threads (time.thread_time);"
+            " the event loop's shared work (RTP, SRTP, data channels) is not in it.",
+        )
         self.render_seconds = histogram("render_seconds", "Time to render one frame.")
         self.convert_seconds = histogram(
             "convert_seconds", "Time to convert one rendered frame for the encoder."

@@ -172,12 +172,14 @@ class GameSession:
 
     # Pipeline callbacks arrive on worker threads.
     def _rendered_in_thread(self, timing: FrameTiming) -> None:
+        self.metrics.thread_cpu()
         self.metrics.frame_rendered(timing.render_end - timing.sim_end,
                                     timing.convert_end - timing.render_end)
         if timing.input_recv is not None:
             self.metrics.input_applied(timing.tick_start - timing.input_recv)
 
     def _encoded_in_thread(self, encoded: EncodedFrame) -> None:
+        self.metrics.thread_cpu()
         reason = None
         if encoded.keyframe:
             reason, self._keyframe_reason = self._keyframe_reason, "interval"

@@ -54,10 +54,23 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="expose the server's Prometheus metrics on 127.0.0.1:PORT")
     parser.add_argument("--calibrate", action="store_true",
                         help="check the harness: constant delays must move the median by 2d")
+    add_cluster_arguments(parser)
     sub = parser.add_subparsers(dest="bench_command", metavar="{compare}")
     compare = sub.add_parser("compare", help="what changed between two runs")
     compare.add_argument("a", type=Path)
     compare.add_argument("b", type=Path)
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--cluster`` and its companions (docs/cluster.md)."""
+    group = parser.add_argument_group("cluster (needs cloudarcade[cluster], docs/cluster.md)")
+    group.add_argument("--cluster", metavar="ADDRESS", default=None,
+                       help="run each unit as a Ray task on a node with the cloudarcade_bench "
+                            "resource; ADDRESS is a Ray address, or 'auto' for the local one")
+    group.add_argument("--allow-shared-host", action="store_true",
+                       help="let nodes on one host measure at once (their rows are flagged)")
+    group.add_argument("--retries", type=int, default=2,
+                       help="times a unit whose node died is tried again elsewhere")
 
 
 def _config(args: argparse.Namespace) -> BenchConfig:
@@ -109,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = _config(args)
+        if args.retries < 0:
+            raise OptionError(f"retries: expected 0 or more, got {args.retries}")
         if args.calibrate:
             config.profiles = calibrate.calibration_profiles()
             config.stacks = ["tuned"]
@@ -122,8 +137,19 @@ def run(args: argparse.Namespace) -> int:
                   f"{len(config.cells)} cells × {', '.join(config.stacks)}, "
                   f"{config.probes} probes each)")
     try:
-        runs = runtime.run(run_bench(config, console=console))
-    except asyncio.CancelledError:
+        if args.cluster is not None:
+            from cloudarcade.bench.cluster import ClusterError, run_cluster_bench
+
+            try:
+                runs = run_cluster_bench(config, args.cluster, console=console,
+                                         allow_shared_host=args.allow_shared_host,
+                                         retries=args.retries)
+            except ClusterError as exc:
+                print(f"cloudarcade bench: {exc}", file=sys.stderr)
+                return 2
+        else:
+            runs = runtime.run(run_bench(config, console=console))
+    except (asyncio.CancelledError, KeyboardInterrupt):
         console.print(f"stopped; partial results in {config.out}")
         return 130
     if args.calibrate:
