@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import shutil
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from cloudarcade.bench.table import render_table
 from cloudarcade.bench.unit import RecordSink, Unit, plan_units
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.client.results import FrameResult, ProbeResult
+from cloudarcade.client.schedule import InputSchedule, run_schedule
 from cloudarcade.stages import TIMESTAMPS
 
 logger = logging.getLogger(__name__)
@@ -144,14 +144,9 @@ class Measurement:
             await asyncio.sleep(config.warmup)
             self._recording = True
             rtp_start = await client.rtp_bytes_sent()
-            rng = random.Random(config.seed)
-            due = time.monotonic()
-            for index in range(config.probes):
-                due += config.probe_interval * (0.5 + rng.random())
-                await asyncio.sleep(max(due - time.monotonic(), 0.0))
-                seq = client.press("Space")
-                self._probe_index[seq] = index
-                self._advance()
+            schedule = InputSchedule(config.probe_interval, seed=config.seed,
+                                     start=time.monotonic(), count=config.probes)
+            await run_schedule(schedule, self._probe)
             # Open loop: the last probe gets its full timeout, then anything
             # still pending is a miss.
             await asyncio.sleep(config.probe_timeout)
@@ -169,6 +164,11 @@ class Measurement:
             "session": client.session_id,
             "rtp_bitrate_bps": _bitrate(rtp_start, rtp_end),
         }
+
+    def _probe(self) -> None:
+        seq = self.client.press("Space")
+        self._probe_index[seq] = len(self._probe_index)
+        self._advance()
 
     def _on_probe(self, probe: ProbeResult) -> None:
         index = self._probe_index.get(probe.seq)

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,17 +21,16 @@ import av
 from aiortc import RTCDataChannel, RTCSessionDescription
 
 from cloudarcade import framecode, protocol
+from cloudarcade.client.joiner import FrameJoined, FrameJoiner
 from cloudarcade.client.receiver import VideoReceive
 from cloudarcade.client.results import ClientSummary, FrameResult, ProbeResult
+from cloudarcade.client.schedule import InputSchedule, run_schedule
 from cloudarcade.ice import create_peer_connection
 from cloudarcade.protocol import FRAMES_CHANNEL, FrameTiming
 from cloudarcade.rtc import extensions
 from cloudarcade.stacks import create_stack
 
 logger = logging.getLogger(__name__)
-
-# Joins of server records and decoded frames wait at most this many frames.
-_JOIN_WINDOW = 600
 
 
 class ClientError(RuntimeError):
@@ -98,10 +95,7 @@ class HeadlessClient:
         self._stack = create_stack(options.stack)
         self._receiver: VideoReceive | None = None
         self._seq = 0
-        self._pending_probes: OrderedDict[int, ProbeResult] = OrderedDict()
-        self._records: OrderedDict[int, FrameTiming] = OrderedDict()
-        self._unjoined: OrderedDict[int, FrameResult] = OrderedDict()
-        self._probes_waiting_record: dict[int, list[ProbeResult]] = {}
+        self._joiner = FrameJoiner()
         self.session_id: int | None = None
         self.share: str | None = None
         self.role: str | None = None
@@ -191,7 +185,7 @@ class HeadlessClient:
         self._seq += 1
         down = self._seq
         probe = ProbeResult(seq=down, input_sent=now)
-        self._pending_probes[down] = probe
+        self._joiner.probe_sent(probe)
         self.summary.probes.append(probe)
         self.send_input(protocol.KeyEvent(seq=down, ts=now, code=code, down=True))
         self._seq += 1
@@ -201,16 +195,10 @@ class HeadlessClient:
 
     async def run_inputs(self, duration: float) -> None:
         """Press ``input_key`` at jittered intervals for ``duration`` seconds."""
-        rng = random.Random(self.options.input_seed)
-        end = time.monotonic() + duration
-        interval = self.options.input_interval
-        while True:
-            wait = interval * (0.5 + rng.random())
-            if time.monotonic() + wait >= end:
-                await asyncio.sleep(max(end - time.monotonic(), 0))
-                return
-            await asyncio.sleep(wait)
-            self.press(self.options.input_key)
+        start = time.monotonic()
+        schedule = InputSchedule(self.options.input_interval, seed=self.options.input_seed,
+                                 start=start, end=start + duration)
+        await run_schedule(schedule, lambda: self.press(self.options.input_key))
 
     async def wait_for_frames(self, count: int, timeout: float) -> None:
         """Wait until ``count`` frames have decoded; ClientError after ``timeout``."""
@@ -251,24 +239,8 @@ class HeadlessClient:
         every = self.options.sample_every
         if every and code.frame_id % every == 0:
             result.luma = framecode.luma_view(frame)[:, : frame.width].copy()
-        record = self._records.pop(code.frame_id, None)
-        if record is not None:
-            self._joined(result, record)
-        else:
-            self._unjoined[code.frame_id] = result
-            while len(self._unjoined) > _JOIN_WINDOW:
-                self._unjoined.popitem(last=False)
-        # Every pending probe at or below the frame's input seq is now visible.
-        while self._pending_probes:
-            seq, probe = next(iter(self._pending_probes.items()))
-            if seq > code.input_seq:
-                break
-            self._pending_probes.popitem(last=False)
-            probe.frame = result
-            if result.server is not None:
-                self._report_probe(probe)
-            else:  # reported once the server's record of its frame arrives
-                self._probes_waiting_record.setdefault(code.frame_id, []).append(probe)
+        self._joiner.frame_decoded(result)
+        self._drain()
 
     def _on_record(self, data: str | bytes) -> None:
         try:
@@ -276,29 +248,24 @@ class HeadlessClient:
         except ValueError as exc:
             logger.warning("%s", exc)
             return
-        result = self._unjoined.pop(record.frame_id, None)
-        if result is not None:
-            self._joined(result, record)
-        else:
-            self._records[record.frame_id] = record
-            while len(self._records) > _JOIN_WINDOW:
-                self._records.popitem(last=False)
+        self._joiner.record_received(record)
+        self._drain()
 
-    def _joined(self, result: FrameResult, record: FrameTiming) -> None:
-        result.server = record
-        self.summary.frame_latencies.append(result.client["photon"] - record.render_end)
-        if self._on_frame_cb is not None:
-            self._on_frame_cb(result)
-        for probe in self._probes_waiting_record.pop(result.frame_id, ()):
-            self._report_probe(probe)
-
-    def _report_probe(self, probe: ProbeResult) -> None:
-        if self._on_probe_cb is not None:
-            self._on_probe_cb(probe)
+    def _drain(self) -> None:
+        """Act on what the joiner completed."""
+        while (event := self._joiner.next_event()) is not None:
+            if isinstance(event, FrameJoined):
+                frame, server = event.frame, event.frame.server
+                assert server is not None
+                self.summary.frame_latencies.append(frame.client["photon"] - server.render_end)
+                if self._on_frame_cb is not None:
+                    self._on_frame_cb(frame)
+            elif self._on_probe_cb is not None:
+                self._on_probe_cb(event.probe)
 
     def undecoded_records(self) -> list[FrameTiming]:
         """Server records of frames that were sent but never decoded (so far)."""
-        return list(self._records.values())
+        return self._joiner.undecoded_records()
 
     async def packet_loss(self) -> float | None:
         """Fraction of video RTP packets lost, from the receiver's statistics."""
@@ -325,13 +292,8 @@ class HeadlessClient:
 
     def finish(self) -> None:
         """Report probes that never showed up (misses) to ``on_probe``."""
-        for probe in self._pending_probes.values():
-            self._report_probe(probe)
-        for probes in self._probes_waiting_record.values():
-            for probe in probes:
-                self._report_probe(probe)
-        self._pending_probes.clear()
-        self._probes_waiting_record.clear()
+        self._joiner.finish()
+        self._drain()
 
 
 async def play_headless(options: ClientOptions, duration: float) -> dict[str, Any]:
