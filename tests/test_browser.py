@@ -126,6 +126,15 @@ FRAMES_DECODED_JS = """async () => {
 }"""
 
 
+# A standard-mapping pad with these axes, served by navigator.getGamepads().
+SYNTHETIC_PAD_JS = """(axes) => {
+    const buttons = Array.from({length: 17}, () => ({value: 0, pressed: false, touched: false}));
+    window.syntheticPads = [{index: 0, id: "synthetic", connected: true, mapping: "standard",
+                             timestamp: performance.now(), axes, buttons}];
+    navigator.getGamepads = () => window.syntheticPads;
+}"""
+
+
 async def _frames_decoded(page: Page) -> int:
     return int(await page.evaluate(FRAMES_DECODED_JS))
 
@@ -208,6 +217,32 @@ async def test_play_pong_stats_and_latency(web_server: RunningServer, browser: B
     finally:
         await page.keyboard.up("ArrowUp")
 
+    # A gamepad, through the page's Gamepad API (a synthetic pad: headless
+    # Chromium has no device): stick up moves the paddle up; unplugged, it is
+    # released.
+    controls = game.controls[0]
+    await page.evaluate(SYNTHETIC_PAD_JS, [0.0, -1.0, 0.0, 0.0])
+    start = game.paddle_y[0]
+    assert await _until(lambda: controls.pad_axes[1:2] == (-1.0,), within=5), controls.pad_axes
+    assert await _until(lambda: game.paddle_y[0] < start - 10, within=5), game.paddle_y[0]
+    await page.evaluate("() => { window.syntheticPads = []; }")
+    assert await _until(lambda: not any(controls.pad_axes), within=5), controls.pad_axes
+
+    # The mouse: a click on the video locks the pointer; movement and buttons
+    # then reach the game, which follows the pointer.
+    box = await page.locator("#video").bounding_box()
+    assert box is not None
+    await page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await page.wait_for_function("document.pointerLockElement?.id === 'video'", timeout=5000)
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2 + 60)
+    assert await _until(lambda: controls.pointer is not None and controls.pointer[1] > 0.5,
+                        within=5), controls.pointer
+    await page.mouse.down()
+    assert await _until(lambda: controls.pointer_buttons == 1, within=5)
+    await page.mouse.up()
+    assert await _until(lambda: controls.pointer_buttons == 0, within=5)
+    await page.evaluate("() => document.exitPointerLock()")
+
     # Stats overlay from getStats(); reports reach the server every 2 s.
     await page.keyboard.press("F2")
     await page.wait_for_function(
@@ -240,6 +275,17 @@ async def test_play_pong_stats_and_latency(web_server: RunningServer, browser: B
     await page.keyboard.press("F2")
     assert await page.is_visible("#touch .action")
     await _shot(page, "05-narrow")
+    # A finger on the Up button holds ArrowUp in the game until it lifts
+    # (real touch events through the DevTools protocol).
+    touch = await page.context.new_cdp_session(page)
+    await touch.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
+    up = await page.locator("#touch .up").bounding_box()
+    assert up is not None
+    point = {"x": up["x"] + up["width"] / 2, "y": up["y"] + up["height"] / 2}
+    await touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [point]})
+    assert await _until(lambda: "ArrowUp" in controls.keys, within=5), controls.keys
+    await touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    assert await _until(lambda: "ArrowUp" not in controls.keys, within=5), controls.keys
 
 
 async def test_share_link_spectator_and_server_full(browser: Browser) -> None:
