@@ -50,6 +50,12 @@ OFFER_REFUSAL_REASONS: Final = {
     400: "bad_request", 401: "unauthorized", 404: "unknown_share", 408: "timeout",
     413: "too_large", 503: "full",
 }
+# A 503 for load rather than capacity: too many offers being answered, or too
+# many new sessions still connecting.
+BUSY: Final = "busy"
+# HTTP connections closed by the server's guard (server/listener.py): over the
+# per-address or the total cap, or no complete request headers in time.
+CONNECTION_REFUSAL_REASONS: Final = ("per_address", "total", "header_timeout")
 DROP_PHASES: Final = ("render_skip", "encode_busy", "send")
 KEYFRAME_REASONS: Final = ("start", "pli", "fir", "interval")
 RATE_LIMITED: Final = "rate_limited"
@@ -124,8 +130,19 @@ class Metrics:
             "Offers refused before a session existed (bad request, token, server full), by reason.",
             ("reason",),
         )
-        for reason in OFFER_REFUSAL_REASONS.values():
+        for reason in (*OFFER_REFUSAL_REASONS.values(), BUSY):
             self.offers_refused.labels(reason)  # every series exists from the start
+
+        self.connections_open = Gauge(
+            f"{PREFIX}_connections_open", "HTTP connections open on the public port.", registry=r
+        )
+        self.connections_refused = counter(
+            "connections_refused",
+            "HTTP connections refused or closed by the server's limits, by reason.",
+            ("reason",),
+        )
+        for reason in CONNECTION_REFUSAL_REASONS:
+            self.connections_refused.labels(reason)
 
         # Frames through the server pipeline.
         self.frames_rendered = counter("frames_rendered", "Frames rendered by the game loop.")

@@ -7,21 +7,22 @@ import hmac
 import json
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from aiortc import RTCSessionDescription
 
-from cloudarcade.encoder import CODECS
+from cloudarcade.encoder import CODECS, rtp_codec_for
 from cloudarcade.metrics import METRICS, REGISTRY, add_metrics_route
-from cloudarcade.metrics.definitions import OFFER_REFUSAL_REASONS
+from cloudarcade.metrics.definitions import BUSY, OFFER_REFUSAL_REASONS
 from cloudarcade.netsim import Profile, load_profiles
 from cloudarcade.server.games import available_games
-from cloudarcade.server.limits import Limits
-from cloudarcade.server.options import OptionError, SessionOptions
-from cloudarcade.server.session import GameSession, OfferError
+from cloudarcade.server.limits import Limits, PendingOffers
+from cloudarcade.server.options import OptionError, SessionOptions, parse_offer
+from cloudarcade.server.sdp_checks import OfferError, check_offer_sdp
+from cloudarcade.server.session import GameSession
 from cloudarcade.server.web import add_web_routes
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ SESSIONS = web.AppKey("sessions", dict)
 CONFIG = web.AppKey("config", ServerConfig)
 # (status, what) -> when a refusal of that kind was last logged.
 REFUSALS_LOGGED = web.AppKey("refusals_logged", dict)
+PENDING = web.AppKey("pending_offers", PendingOffers)
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
@@ -66,11 +68,15 @@ async def offer(request: web.Request) -> web.Response:
     seed?, join?, role?}``; ``join`` is a session's share token, ``role`` "player" or
     "spectator". Answer: ``{"sdp", "type": "answer", "session", "share", "role",
     "player"}``.
+
+    Everything the offer says is checked before anything lasting is allocated;
+    the game and the encoder wait until a viewer connects (``GameSession``).
     """
     config = request.app[CONFIG]
     sessions: dict[int, GameSession] = request.app[SESSIONS]
+    limits = config.limits
     authorized = config.token is None or _bearer_ok(request, config.token)
-    raw = await _read_body(request, config.limits.body_timeout)
+    raw = await _read_body(request, limits.body_timeout)
     if isinstance(raw, web.Response):
         return raw
     try:
@@ -85,55 +91,58 @@ async def offer(request: web.Request) -> web.Response:
             return _refuse(request, 401, "an access token is required: "
                                          "'Authorization: Bearer TOKEN' or \"token\" in the body",
                            **{"WWW-Authenticate": 'Bearer realm="cloudarcade"'})
-    if not isinstance(body, dict):
-        return _refuse(request, 400, "offer body: expected a JSON object with 'sdp' and 'type'")
-    if body.get("type") != "offer":
-        return _refuse(request, 400, f"type: expected 'offer', got {_short(body.get('type'))}")
-    sdp = body.get("sdp")
-    if not isinstance(sdp, str) or not sdp.startswith("v=0"):
-        return _refuse(request, 400, "sdp: expected an SDP string starting with 'v=0'")
     try:
-        options = config.defaults.updated(body)
+        wanted = parse_offer(body, config.defaults, config.profiles)
     except OptionError as exc:
         return _refuse(request, 400, str(exc))
-    profile_name = body.get("profile", options.profile)
-    if profile_name is not None:
-        if not isinstance(profile_name, str) or profile_name not in config.profiles:
-            return _refuse(request, 400, f"unknown profile {_short(profile_name)}; known profiles: "
-                                         f"{', '.join(config.profiles)}")
-        options = replace(options, profile=profile_name)
-    role = body.get("role", "player")
-    if role not in ("player", "spectator"):
-        return _refuse(request, 400,
-                       f"role: expected 'player' or 'spectator', got {_short(role)}")
-    join = body.get("join")
-    if join is not None:
-        session = _find_shared(sessions, join)
-        if session is None:
+    shared: GameSession | None = None
+    if wanted.join is not None:
+        shared = _find_shared(sessions, wanted.join)
+        if shared is None:
             return _refuse(request, 404,
                            "join: no session has this share token (it may have ended)")
-        if len(session.viewers) >= config.limits.max_viewers:
-            return _refuse(request, 503, f"session full: {config.limits.max_viewers} viewers",
+        if len(shared.viewers) >= limits.max_viewers:
+            return _refuse(request, 503, f"session full: {limits.max_viewers} viewers",
                            **{"Retry-After": "5"})
+        rtp_codec, relayed = shared.rtp_codec, shared.profile is not None
+    else:
+        rtp_codec, relayed = rtp_codec_for(wanted.options.codec), wanted.options.profile is not None
+    try:
+        check_offer_sdp(wanted.sdp, rtp_codec, need_host_candidate=relayed)
+    except OfferError as exc:
+        return _refuse(request, 400, str(exc))
+    pending: PendingOffers = request.app[PENDING]
+    if pending.count >= limits.max_pending_offers:
+        return _refuse(request, 503, f"server busy: {pending.count} offers are being answered; "
+                                     "retry in a second", reason=BUSY, **{"Retry-After": "1"})
+    if shared is not None:
+        session = shared
     else:
         if len(sessions) >= config.max_sessions:
             return _refuse(request, 503, f"server full: {config.max_sessions} sessions",
                            **{"Retry-After": "5"})
+        connecting = sum(1 for s in sessions.values() if s.connecting)
+        if connecting >= limits.max_connecting:
+            return _refuse(request, 503, f"server busy: {connecting} new sessions are still "
+                                         "connecting; retry in a few seconds", reason=BUSY,
+                           **{"Retry-After": "2"})
+        options = wanted.options
         profile = config.profiles[options.profile] if options.profile is not None else None
         session = GameSession(options, bind=config.host, profile=profile,
                               sample_dir=config.sample_dir, sample_every=config.sample_every,
-                              limits=config.limits,
-                              on_closed=lambda s, reason: _forget(sessions, s))
+                              limits=limits, on_closed=lambda s, reason: _forget(sessions, s))
         sessions[session.id] = session
+    pending.count += 1
     try:
-        viewer, answer = await session.add_viewer(RTCSessionDescription(sdp=sdp, type="offer"),
-                                                  role)
+        viewer, answer = await session.add_viewer(
+            RTCSessionDescription(sdp=wanted.sdp, type="offer"), wanted.role)
     except OfferError as exc:
         return _refuse(request, 400, str(exc))
     except Exception:
         logger.exception("failed to answer an offer")
         return _error(500, "internal error while answering the offer; see the server log")
     finally:
+        pending.count -= 1
         if not session.viewers:
             await session.close("rejected")
     logger.info("%r joined %r from %s", viewer, session, request.remote)
@@ -206,8 +215,9 @@ def _short(value: object) -> str:
 _REFUSAL_LOG_INTERVAL = 60.0
 
 
-def _refuse(request: web.Request, status: int, message: str, **headers: str) -> web.Response:
-    METRICS.offers_refused.labels(OFFER_REFUSAL_REASONS.get(status, "bad_request")).inc()
+def _refuse(request: web.Request, status: int, message: str, *, reason: str | None = None,
+            **headers: str) -> web.Response:
+    METRICS.offers_refused.labels(reason or OFFER_REFUSAL_REASONS.get(status, "bad_request")).inc()
     key = (status, message.split(":", 1)[0][:40])
     now = time.monotonic()
     logged = request.app[REFUSALS_LOGGED]
@@ -249,6 +259,7 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     app[CONFIG] = config or ServerConfig()
     app[SESSIONS] = {}
     app[REFUSALS_LOGGED] = {}
+    app[PENDING] = PendingOffers()
     app.router.add_post("/offer", offer)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/catalog", catalog)

@@ -27,7 +27,9 @@ class Limits:
     input_burst: float = 480.0
     # A viewer whose peer connection is not "connected" this long after its
     # answer was sent (the client went away mid-handshake) is closed: "timeout".
-    ice_timeout: float = 20.0
+    # ICE and DTLS take well under a second on a LAN and a few over the
+    # Internet; a session waiting for its first viewer holds a session slot.
+    ice_timeout: float = 10.0
     # A connected viewer from which no RTCP arrives for this long (a client
     # killed without a goodbye) is closed: "timeout". aioice's own consent
     # check notices only after ~30 s.
@@ -38,18 +40,43 @@ class Limits:
     max_viewers: int = 8
     # An offer's body must arrive within this many seconds of its headers.
     body_timeout: float = 10.0
+    # Offers being answered at once (checked, then a peer connection and ICE
+    # gathering); more → 503. Answering one takes tens of milliseconds.
+    max_pending_offers: int = 4
+    # New sessions whose first viewer has not connected yet; they count towards
+    # max_sessions as well. More → 503, so that offers nobody completes cannot
+    # take every session slot.
+    max_connecting: int = 4
+    # HTTP connections at once: from one source address, and in all.
+    max_connections_per_address: int = 32
+    max_connections: int = 512
+    # A new connection must send its request's headers within this many seconds.
+    header_timeout: float = 10.0
+    # An idle keep-alive connection is closed after this many seconds.
+    keepalive_timeout: float = 15.0
 
     def __post_init__(self) -> None:
-        if self.max_viewers < 1:
-            raise ValueError(f"max_viewers: expected an integer >= 1, got {self.max_viewers!r}")
+        for name in ("max_viewers", "max_pending_offers", "max_connecting",
+                     "max_connections_per_address", "max_connections"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
         for name in ("input_rate", "input_burst"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name}: expected a number > 0, got {value!r}")
-        for name in ("ice_timeout", "liveness_timeout", "idle_timeout", "body_timeout"):
+        for name in ("ice_timeout", "liveness_timeout", "idle_timeout", "body_timeout",
+                     "header_timeout", "keepalive_timeout"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name}: expected seconds >= 0 (0: off), got {value!r}")
+
+
+class PendingOffers:
+    """How many offers are being answered now (between their checks and their answer)."""
+
+    def __init__(self) -> None:
+        self.count = 0
 
 
 class TokenBucket:

@@ -8,6 +8,7 @@ was expected.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,6 +17,7 @@ from cloudarcade.encoder import CODECS, EncoderConfig, unknown_codec_message
 from cloudarcade.server.games import available_games
 
 STACKS = tuple(stacks.STACKS)
+ROLES = ("player", "spectator")
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160
 
 _RESOLUTION = re.compile(r"([0-9]{2,5})x([0-9]{2,5})")
@@ -71,6 +73,46 @@ class SessionOptions:
             elif key == "seed":
                 changes["seed"] = parse_int("seed", value, 0, 2**32 - 1)
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class OfferRequest:
+    """An ``/offer`` body, parsed and checked (all but the SDP's content)."""
+
+    sdp: str
+    options: SessionOptions
+    role: str
+    # A session's share token: join it instead of starting a new one.
+    join: str | None
+
+
+def parse_offer(body: object, defaults: SessionOptions, profiles: Collection[str]) -> OfferRequest:
+    """The offer in a decoded JSON ``body``; OptionError naming the first bad field.
+
+    ``defaults`` are the server's session options, ``profiles`` the network
+    profile names a client may ask for.
+    """
+    if not isinstance(body, dict):
+        raise OptionError("offer body: expected a JSON object with 'sdp' and 'type'")
+    if body.get("type") != "offer":
+        raise OptionError(f"type: expected 'offer', got {_short(body.get('type'))}")
+    sdp = body.get("sdp")
+    if not isinstance(sdp, str) or not sdp.startswith("v=0"):
+        raise OptionError("sdp: expected an SDP string starting with 'v=0'")
+    options = defaults.updated(body)
+    profile = body.get("profile", options.profile)
+    if profile is not None:
+        if not isinstance(profile, str) or profile not in profiles:
+            raise OptionError(f"unknown profile {_short(profile)}; known profiles: "
+                              f"{', '.join(profiles)}")
+        options = replace(options, profile=profile)
+    role = body.get("role", "player")
+    if role not in ROLES:
+        raise OptionError(f"role: expected 'player' or 'spectator', got {_short(role)}")
+    join = body.get("join")
+    if join is not None and not isinstance(join, str):
+        raise OptionError(f"join: expected a session's share token (a string), got {_short(join)}")
+    return OfferRequest(sdp=sdp, options=options, role=role, join=join)
 
 
 def _short(value: object) -> str:

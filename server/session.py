@@ -3,6 +3,11 @@
 The session encodes once; every viewer's sender gets the same packets. Player
 viewers' inputs reach the game (player 0, 1, ...); spectators only watch. The
 session ends when its last viewer leaves.
+
+The game, the encoder and the pipeline are built when the first viewer
+connects, in a worker thread: an offer that is refused, or answered but never
+connected, costs no game and no encoder (at 4K these took ~420 ms of CPU and
+hundreds of MB). Viewers who join later share them.
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ from cloudarcade.metrics import METRICS, Metrics, NetsimMetrics, SessionMetrics
 from cloudarcade.metrics.definitions import RATE_LIMITED, SESSION_END_REASONS
 from cloudarcade.netsim import Profile
 from cloudarcade.protocol import FrameTiming
-from cloudarcade.server.games import create_game
+from cloudarcade.server.games import Game, create_game, game_class
 from cloudarcade.server.limits import Limits
 from cloudarcade.server.options import SessionOptions
 from cloudarcade.server.pipeline import LumaSampler, Pipeline, RenderedFrame
-from cloudarcade.server.viewer import OfferError, Viewer
+from cloudarcade.server.sdp_checks import OfferError
+from cloudarcade.server.viewer import Viewer
 from cloudarcade.stacks import create_stack
 from cloudarcade.stages import stage_durations
 
@@ -70,8 +76,7 @@ class GameSession:
         self._on_closed = on_closed
         self._closing: asyncio.Task[None] | None = None
         self.rtp_codec = rtp_codec_for(options.codec)
-        self.game = create_game(options.game, width=options.width, height=options.height,
-                                seed=options.seed)
+        self.max_players = game_class(options.game).max_players
         self.metrics = SessionMetrics(metrics, game=options.game, codec=options.codec,
                                       profile=options.profile_label)
         self.netsim_metrics = (
@@ -82,26 +87,29 @@ class GameSession:
         self._keyframe_reason = "start"
         self._encoded_bytes = 0
         self._bitrate_since = time.monotonic()
-        sampler = None
-        if sample_dir is not None:
-            sampler = LumaSampler(sample_dir / f"session-{self.id}", sample_every)
+        self._sample_dir = sample_dir
+        self._sample_every = sample_every
         self.stack = create_stack(options.stack)
-        sink = self.stack.create_sink(options, self._frame_from_thread,
-                                      self.metrics.frame_dropped, self._encoded_in_thread)
-        self.pipeline = Pipeline(
-            self.game, options.width, options.height, options.fps,
-            sink=sink,
-            on_drop=self.metrics.frame_dropped,
-            on_rendered=self._rendered_in_thread,
-            sampler=sampler,
-        )
+        # Built when the first viewer connects (see the module docstring).
+        self.pipeline: Pipeline | None = None
+        self._starting: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"GameSession({self.id}, {self.options.game}, {self.options.resolution})"
 
+    @property
+    def game(self) -> Game | None:
+        """The game, once the session streams."""
+        return self.pipeline.game if self.pipeline is not None else None
+
+    @property
+    def connecting(self) -> bool:
+        """No viewer has connected yet: nothing is rendered or encoded."""
+        return self._starting is None
+
     def free_player_slot(self) -> int | None:
         taken = {v.player for v in self.viewers.values() if v.player is not None}
-        for slot in range(self.game.max_players):
+        for slot in range(self.max_players):
             if slot not in taken:
                 return slot
         return None
@@ -121,14 +129,45 @@ class GameSession:
         return viewer, answer
 
     def viewer_connected(self, viewer: Viewer) -> None:
-        if not self.pipeline.started:
-            self.pipeline.start()
-            if self.limits.idle_timeout > 0 and self._idle_task is None:
-                self.last_input = time.monotonic()
-                self._idle_task = asyncio.ensure_future(self._watch_idle())
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start_media())
         else:
-            # A new viewer can only start decoding at a keyframe.
+            # A new viewer can only start decoding at a keyframe (the first
+            # frame of a pipeline still being built is one anyway).
             self.request_keyframe("start")
+
+    async def _start_media(self) -> None:
+        """Build the game, encoder and pipeline off the event loop, then start them."""
+        try:
+            pipeline = await asyncio.to_thread(self._build_pipeline)
+        except Exception:
+            logger.exception("%r: cannot start the game and encoder", self)
+            self.close("failed")
+            return
+        self.pipeline = pipeline
+        if self._closing is not None:
+            return  # _close stops it
+        pipeline.start()
+        if self.limits.idle_timeout > 0 and self._idle_task is None:
+            self.last_input = time.monotonic()
+            self._idle_task = asyncio.ensure_future(self._watch_idle())
+
+    def _build_pipeline(self) -> Pipeline:
+        options = self.options
+        game = create_game(options.game, width=options.width, height=options.height,
+                           seed=options.seed)
+        sampler = None
+        if self._sample_dir is not None:
+            sampler = LumaSampler(self._sample_dir / f"session-{self.id}", self._sample_every)
+        sink = self.stack.create_sink(options, self._frame_from_thread,
+                                      self.metrics.frame_dropped, self._encoded_in_thread)
+        return Pipeline(
+            game, options.width, options.height, options.fps,
+            sink=sink,
+            on_drop=self.metrics.frame_dropped,
+            on_rendered=self._rendered_in_thread,
+            sampler=sampler,
+        )
 
     def _viewer_closed(self, viewer: Viewer, reason: str) -> None:
         self.viewers.pop(viewer.id, None)
@@ -137,13 +176,15 @@ class GameSession:
 
     def request_keyframe(self, reason: str) -> None:
         self._keyframe_reason = reason
-        self.pipeline.request_keyframe()
+        if self.pipeline is not None:
+            self.pipeline.request_keyframe()
 
     # Inputs (event loop thread).
     def input_received(self, event: protocol.InputEvent, player: int, received: float) -> None:
         self.metrics.input_received()
         self.last_input = received
-        self.pipeline.push_input(event, player, received)
+        if self.pipeline is not None:  # before the first frame there is nothing to steer
+            self.pipeline.push_input(event, player, received)
 
     def input_rejected(self, error: protocol.ProtocolError) -> None:
         self._reject(error.reason, str(error))
@@ -219,7 +260,10 @@ class GameSession:
                     await self._idle_task
             for viewer in list(self.viewers.values()):
                 await viewer.close(reason)
-            await asyncio.to_thread(self.pipeline.stop)
+            if self._starting is not None and self._starting is not asyncio.current_task():
+                await self._starting  # a thread building the pipeline cannot be interrupted
+            if self.pipeline is not None:
+                await asyncio.to_thread(self.pipeline.stop)
         except Exception:
             logger.exception("%r: error while closing", self)
         finally:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -28,6 +27,7 @@ from cloudarcade.rtc.steps import Heard, KeyframeRequests, NackReceived
 from cloudarcade.server.limits import TokenBucket
 from cloudarcade.server.pipeline import RenderedFrame
 from cloudarcade.server.relaying import ViewerRelay
+from cloudarcade.server.sdp_checks import OfferError
 
 if TYPE_CHECKING:
     from cloudarcade.server.session import GameSession
@@ -38,24 +38,6 @@ _ids = itertools.count(1)
 
 # How often a viewer's RTP/RTCP figures are read into the metrics.
 STATS_INTERVAL = 2.0
-
-
-class OfferError(ValueError):
-    """The offer cannot be answered; the message says why and what was expected."""
-
-
-def offered_video_codecs(sdp: str) -> set[str]:
-    """Upper-case codec names offered in the SDP's video sections."""
-    names: set[str] = set()
-    in_video = False
-    for line in sdp.splitlines():
-        if line.startswith("m="):
-            in_video = line.startswith("m=video")
-        elif in_video:
-            match = re.match(r"a=rtpmap:\d+ ([\w.-]+)/", line)
-            if match:
-                names.add(match[1].upper())
-    return names
 
 
 def _codec_preferences(rtp_codec: str) -> list[RTCRtpCodecCapability]:
@@ -106,15 +88,7 @@ class Viewer:
         return f"Viewer({self.id} of session {self.session.id}, {self.role})"
 
     async def accept(self, offer: RTCSessionDescription, rtp_codec: str) -> RTCSessionDescription:
-        """Answer ``offer``; raises OfferError when it can't be served."""
-        offered = offered_video_codecs(offer.sdp)
-        if not offered:
-            raise OfferError("offer has no video section; expected a recvonly video transceiver")
-        if rtp_codec not in offered:
-            raise OfferError(
-                f"offer has no {rtp_codec} video codec (offered: {', '.join(sorted(offered))}); "
-                f"choose a codec the client supports"
-            )
+        """Answer ``offer`` (already checked by ``check_offer_sdp``); OfferError if refused."""
         # The transceiver exists before the offer is applied, so that the offer's
         # video section binds to it and codecs are negotiated with our
         # preference (aiortc fixes the codec list in setRemoteDescription).
@@ -129,7 +103,7 @@ class Viewer:
         try:
             await self.pc.setRemoteDescription(offer)
         except Exception as exc:  # aiortc raises ValueError, OperationError, ...
-            raise OfferError(f"offer SDP rejected: {exc}") from None
+            raise OfferError(f"sdp: rejected by aiortc: {exc or type(exc).__name__}") from None
         stack = self.session.stack
         extension_ids = extensions.negotiate(transceiver, offer.sdp, stack.header_extensions)
         answer = await self.pc.createAnswer()

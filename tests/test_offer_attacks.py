@@ -1,19 +1,31 @@
 """``POST /offer`` as a hostile or clumsy client sends it, at the HTTP level.
 
-Raw sockets on 127.0.0.1 against a real server (conftest): bodies in many TCP
-writes, oversized chunked bodies, bodies that never finish.
+Raw sockets on 127.0.0.0/8 against a real server (conftest): bodies in many
+TCP writes, oversized chunked bodies, bodies that never finish, offers that
+must be refused before anything is built for them, pending work and
+connections past their caps.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
-from cloudarcade.server.app import CONFIG, SESSIONS
+from cloudarcade import encoder as encoder_module
+from cloudarcade.client.headless import ClientOptions, HeadlessClient
+from cloudarcade.metrics import REGISTRY
+from cloudarcade.server import session as session_module
+from cloudarcade.server import viewer as viewer_module
+from cloudarcade.server.app import CONFIG, PENDING, SESSIONS
 from cloudarcade.server.limits import Limits
+from cloudarcade.server.listener import ConnectionCounts, GuardedSite
 
 from .conftest import RunningServer
 from .test_robust_offer import _offer_sdp
@@ -135,3 +147,185 @@ async def test_a_body_that_never_finishes_times_out(server: RunningServer) -> No
     assert "not all received within 0.5 s" in json.loads(raw)["error"]
     assert headers.get("connection") == "close"
     assert not server.app[SESSIONS]
+
+
+def _metric(name: str, **labels: str) -> float:
+    value = REGISTRY.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+async def _settle(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return predicate()
+
+
+def _many_sections(sdp: str, count: int) -> str:
+    return sdp + "".join(f"m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:x{i}\r\n" for i in range(count))
+
+
+async def test_refused_offers_build_nothing(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+
+    def spy(module: Any, name: str) -> None:
+        real = getattr(module, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            built.append(name)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+
+    spy(session_module, "create_game")
+    spy(encoder_module, "create_encoder")
+    spy(viewer_module, "create_peer_connection")
+    sdp = await _offer_sdp()
+    audio_only = await _offer_sdp(video=False, audio=True)
+    started = _metric("cloudarcade_sessions_started_total")
+    cases = [
+        ({"sdp": audio_only, "resolution": "3840x2160"}, "sdp: offer has no video section"),
+        ({"sdp": _many_sections(sdp, 500)}, "sdp: more than 8 media sections"),
+        ({"sdp": "v=0\r\nm=video 9 x\r\n"}, "sdp: line 2 is not 'm=<media> <port>"),
+        ({"sdp": "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96\r\n"},
+         "sdp: not a valid offer (ValueError: "),
+        ({"sdp": sdp, "join": ["a-share-token"]}, "join: expected a session's share token"),
+        ({"sdp": sdp, "join": {"x": 1}}, "join: expected"),
+    ]
+    for fields, message in cases:
+        body = json.dumps({"type": "offer", **fields}).encode()
+        status, _, answer = await raw_post(server.url, body)
+        assert status == 400 and message in answer["error"], (fields.keys(), answer)
+    assert built == []
+    assert not server.app[SESSIONS]
+    assert _metric("cloudarcade_sessions_started_total") == started
+    # An acceptable offer gets a peer connection, but no game or encoder until
+    # its client connects.
+    body = json.dumps({"type": "offer", "sdp": sdp}).encode()
+    status, _, answer = await raw_post(server.url, body)
+    assert status == 200, answer
+    assert built == ["create_peer_connection"]
+    session = next(iter(server.app[SESSIONS].values()))
+    assert session.connecting and session.pipeline is None
+    await _close_sessions(server)
+    # A client that connects gets them, built once.
+    client = HeadlessClient(ClientOptions(url=server.url, game="probe"))
+    await client.connect()
+    await client.wait_for_frames(3, timeout=15)
+    await client.close()
+    assert sorted(built) == ["create_encoder", "create_game", "create_peer_connection",
+                             "create_peer_connection"]
+
+
+async def test_offers_in_progress_are_capped(server: RunningServer) -> None:
+    body = json.dumps({"type": "offer", "sdp": await _offer_sdp()}).encode()
+    pending = server.app[PENDING]
+    pending.count = server.app[CONFIG].limits.max_pending_offers  # as if that many were running
+    try:
+        status, headers, answer = await raw_post(server.url, body)
+    finally:
+        pending.count = 0
+    assert status == 503 and "server busy: 4 offers are being answered" in answer["error"]
+    assert headers["retry-after"] == "1"
+    assert not server.app[SESSIONS]
+    status, _, answer = await raw_post(server.url, body)
+    assert status == 200, answer
+    await _close_sessions(server)
+
+
+async def test_sessions_still_connecting_are_capped_and_reclaimed(server: RunningServer) -> None:
+    server.app[CONFIG].limits = Limits(max_connecting=1, ice_timeout=1.0)
+    body = json.dumps({"type": "offer", "sdp": await _offer_sdp()}).encode()
+    status, _, answer = await raw_post(server.url, body)
+    assert status == 200, answer
+    status, headers, answer = await raw_post(server.url, body)
+    assert status == 503 and "1 new sessions are still connecting" in answer["error"], answer
+    assert headers["retry-after"] == "2"
+    sessions = server.app[SESSIONS]
+    assert await _settle(lambda: not sessions)  # the ICE timeout reclaims it
+    # A client that does connect is not held back by the cap.
+    client = HeadlessClient(ClientOptions(url=server.url, game="probe"))
+    await client.connect()
+    await client.wait_for_frames(3, timeout=15)
+    status, _, answer = await raw_post(server.url, body)
+    assert status == 200, answer
+    await client.close()
+    await _close_sessions(server)
+
+
+async def test_connections_per_address_are_capped(server: RunningServer) -> None:
+    server.app[CONFIG].limits = Limits(max_connections_per_address=8)
+    site = next(iter(server.runner.sites))
+    assert isinstance(site, GuardedSite)
+    host, port = _address(server.url)
+    refused_before = _metric("cloudarcade_connections_refused_total", reason="per_address")
+    # Idle connections from another loopback address: 8 are held, the rest refused.
+    connections = [await asyncio.open_connection(host, port, local_addr=("127.0.0.2", 0))
+                   for _ in range(12)]
+    reads = [asyncio.ensure_future(reader.read()) for reader, _ in connections]
+    try:
+        assert await _settle(lambda: sum(r.done() for r in reads) >= 4)
+        answers = [r.result() for r in reads if r.done()]
+        assert len(answers) == 4
+        for raw in answers:
+            assert raw.startswith(b"HTTP/1.1 503 "), raw
+            assert b"too many connections from 127.0.0.2: at most 8 at once" in raw
+        assert site.counts.by_address["127.0.0.2"] == 8
+        assert (_metric("cloudarcade_connections_refused_total", reason="per_address")
+                - refused_before) == 4
+        # Other addresses are served meanwhile: health, and a new WebRTC session.
+        async with aiohttp.ClientSession() as http, http.get(server.url + "/healthz") as response:
+            assert response.status == 200
+        client = HeadlessClient(ClientOptions(url=server.url, game="probe"))
+        await client.connect()
+        await client.wait_for_frames(3, timeout=15)
+        await client.close()
+    finally:
+        for read in reads:
+            read.cancel()
+        for _, writer in connections:
+            writer.close()
+    assert await _settle(lambda: "127.0.0.2" not in site.counts.by_address)
+
+
+async def test_a_connection_without_headers_is_closed(server: RunningServer) -> None:
+    server.app[CONFIG].limits = Limits(header_timeout=0.3)
+    host, port = _address(server.url)
+    closed_before = _metric("cloudarcade_connections_refused_total", reason="header_timeout")
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the headers never end
+        await writer.drain()
+        with contextlib.suppress(ConnectionResetError):  # closed with a reset: also closed
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+    finally:
+        writer.close()
+    assert (_metric("cloudarcade_connections_refused_total", reason="header_timeout")
+            - closed_before) == 1
+    # A request whose headers arrive in time is answered on the same terms.
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, _ = await _read_response(reader)
+        assert status == 200
+    finally:
+        writer.close()
+
+
+def test_connection_counts() -> None:
+    counts = ConnectionCounts()
+    limits = Limits(max_connections_per_address=2, max_connections=3)
+    assert counts.admit("a", limits) is None
+    assert counts.admit("a", limits) is None
+    assert counts.admit("a", limits) == "per_address"
+    assert counts.admit("b", limits) is None
+    assert counts.admit("c", limits) == "total"
+    counts.release("a")
+    assert counts.admit("c", limits) is None
+    for address in ("a", "b", "c"):
+        counts.release(address)
+    assert counts.total == 0 and counts.by_address == {}

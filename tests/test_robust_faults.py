@@ -198,7 +198,8 @@ async def test_a_killed_client_process_is_reclaimed(server: RunningServer) -> No
     sessions = server.app[SESSIONS]
     try:
         streaming = await wait_until(
-            lambda: any(s.pipeline.stats["encoded"] > 10 for s in sessions.values()), 30)
+            lambda: any(s.pipeline is not None and s.pipeline.stats["encoded"] > 10
+                        for s in sessions.values()), 30)
         assert streaming, "the client never connected"
         session = next(iter(sessions.values()))
         process.kill()

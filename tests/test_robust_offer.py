@@ -58,14 +58,22 @@ async def _post(url: str, body: Any = None, *, data: bytes | None = None,
             return response.status, dict(response.headers), await response.json()
 
 
-def _rejected(reason: str = "rejected") -> float:
+def _counted(name: str, reason: str) -> float:
     total = 0.0
     for metric in REGISTRY.collect():
-        if metric.name == "cloudarcade_sessions_ended":
+        if metric.name == name:
             for sample in metric.samples:
                 if sample.name.endswith("_total") and sample.labels.get("reason") == reason:
                     total += sample.value
     return total
+
+
+def _rejected(reason: str = "rejected") -> float:
+    return _counted("cloudarcade_sessions_ended", reason)
+
+
+def _refused(reason: str = "bad_request") -> float:
+    return _counted("cloudarcade_offers_refused", reason)
 
 
 @pytest.mark.parametrize(
@@ -117,7 +125,7 @@ async def test_option_errors_name_the_field_and_the_known_values(server: Running
 async def test_offers_the_server_cannot_serve_are_refused_and_counted(
     server: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    before = _rejected()
+    before, refused_before = _rejected(), _refused()
     no_video = await _offer_sdp(video=False, audio=True)
     vp8_only = await _offer_sdp(codec="VP8")
     caplog.set_level(logging.WARNING, "cloudarcade.server.app")
@@ -126,8 +134,9 @@ async def test_offers_the_server_cannot_serve_are_refused_and_counted(
         assert status == 400 and "no video section" in body["error"]
     status, _, body = await _post(server.url, {"type": "offer", "sdp": vp8_only})
     assert status == 400 and "no H264 video codec (offered: VP8" in body["error"], body
-    # Each refused offer made and closed a session with reason "rejected".
-    assert _rejected() - before == 4
+    # Each was refused before a session existed: counted as refused, not as a session.
+    assert _refused() - refused_before == 4
+    assert _rejected() - before == 0
     assert len(server.app[SESSIONS]) == 0
     # Logged once per kind of refusal, not once per request.
     lines = [r for r in caplog.records if "no video section" in r.getMessage()]
@@ -258,7 +267,7 @@ def test_serve_reads_the_token_from_the_flag_or_the_environment(
     monkeypatch.delenv("CLOUDARCADE_TOKEN", raising=False)
     config = build_config(parser.parse_args(["serve"]))
     assert config.token is None and config.host == "127.0.0.1"
-    assert config.limits.ice_timeout == 20 and config.limits.idle_timeout == 0
+    assert config.limits.ice_timeout == 10 and config.limits.idle_timeout == 0
     monkeypatch.setenv("CLOUDARCADE_TOKEN", "from-env")
     assert build_config(parser.parse_args(["serve"])).token == "from-env"
     config = build_config(parser.parse_args(["serve", "--token", "flag", "--idle-timeout", "60"]))

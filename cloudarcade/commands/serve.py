@@ -17,7 +17,7 @@ from cloudarcade.metrics import REGISTRY, bound_port, start_metrics_server
 from cloudarcade.netsim import ProfileError, get_profile, load_profiles
 from cloudarcade.server.app import ServerConfig, create_app
 from cloudarcade.server.limits import Limits
-from cloudarcade.server.listener import listen
+from cloudarcade.server.listener import listen, raise_fd_limit
 from cloudarcade.server.options import STACKS, OptionError, SessionOptions
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                                           "S seconds, e.g. a killed client (0: off)")
     parser.add_argument("--idle-timeout", type=float, default=Limits.idle_timeout, metavar="S",
                         help="close a session with no player input for S seconds (0: off)")
+    parser.add_argument("--header-timeout", type=float, default=Limits.header_timeout,
+                        metavar="S", help="close a connection that has not sent its request "
+                                          "headers S seconds after connecting (0: off)")
+    parser.add_argument("--max-connections-per-address", type=int,
+                        default=Limits.max_connections_per_address, metavar="N",
+                        help="HTTP connections one source address may hold at once")
     parser.add_argument("--sample-dir", type=Path, default=None,
                         help="save every Nth source frame's luma here (for PSNR/SSIM)")
     parser.add_argument("--sample-every", type=int, default=60)
@@ -94,7 +100,9 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
     token = args.token if args.token is not None else os.environ.get("CLOUDARCADE_TOKEN")
     try:
         limits = Limits(ice_timeout=args.ice_timeout, idle_timeout=args.idle_timeout,
-                        liveness_timeout=args.liveness_timeout)
+                        liveness_timeout=args.liveness_timeout,
+                        header_timeout=args.header_timeout,
+                        max_connections_per_address=args.max_connections_per_address)
     except ValueError as exc:
         raise OptionError(str(exc)) from None
     return ServerConfig(
@@ -106,6 +114,11 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
 
 
 async def serve(config: ServerConfig, port: int, metrics: tuple[str, int] | None) -> None:
+    soft, _ = raise_fd_limit()
+    # Each connection holds a descriptor, and so does each viewer's ICE socket.
+    if soft < config.limits.max_connections + 256:
+        logger.warning("the open-file limit (%d) is low for %d connections plus sessions",
+                       soft, config.limits.max_connections)
     app = create_app(config)
     runner = await listen(app, config.host, port)
     metrics_runner: web.AppRunner | None = None
