@@ -8,13 +8,17 @@ import os
 import threading
 import time
 
+import aiohttp
 import pytest
 
 from cloudarcade.client.headless import ClientError, ClientOptions, HeadlessClient
-from cloudarcade.server.app import SESSIONS
+from cloudarcade.server.app import CONFIG, SESSIONS
+from cloudarcade.server.games import available_games
 from cloudarcade.server.games.probe import marker_rect, marker_state
+from cloudarcade.server.limits import Limits
 
 from .conftest import RunningServer
+from .test_robust_offer import _offer_sdp
 
 pytestmark = pytest.mark.slow
 
@@ -157,6 +161,17 @@ async def test_spectator_shares_the_session_encoded_once(server: RunningServer) 
     assert third.role == "spectator" and third.player is None
     assert third.session_id == player.session_id and len(session.viewers) == 4
     await third.wait_for_frames(3, timeout=15)
+    # The per-session viewer limit: with four viewers in a session of at most
+    # four, a fifth is refused with 503 and a Retry-After, and nothing changes.
+    server.app[CONFIG].limits = Limits(max_viewers=4)
+    async with aiohttp.ClientSession() as http:
+        offer = {"type": "offer", "sdp": await _offer_sdp(), "join": player.share,
+                 "role": "spectator"}
+        async with http.post(server.url + "/offer", json=offer) as response:
+            assert response.status == 503, await response.text()
+            assert response.headers.get("Retry-After") == "5"
+            assert "session full: 4 viewers" in (await response.json())["error"]
+    assert len(session.viewers) == 4 and len(sessions) == 1
     await third.close()
     await second.close()
     await spectator.close()
@@ -195,7 +210,6 @@ def test_marker_rect_is_inside_frame() -> None:
 async def test_stream_through_a_netsim_profile(server: RunningServer) -> None:
     """A 20 ms each-way profile on the media path shows up in the input-to-photon delay."""
     from cloudarcade.netsim.profile import LinkSpec, Profile
-    from cloudarcade.server.app import CONFIG
 
     server.app[CONFIG].profiles["test-20ms"] = Profile(
         name="test-20ms", description="constant 20 ms each way", source="test",
@@ -228,12 +242,11 @@ async def test_stream_through_a_netsim_profile(server: RunningServer) -> None:
 
 
 async def test_catalog_lists_what_a_client_may_ask_for(server: RunningServer) -> None:
-    import aiohttp
-
     async with aiohttp.ClientSession() as http, http.get(server.url + "/catalog") as response:
         assert response.status == 200
         body = await response.json()
-    assert body["games"] == ["probe", "pong", "swarm"]
+    assert body["games"] == list(available_games())  # the registry, in its order
+    assert body["games"][:3] == ["probe", "pong", "swarm"]
     assert "h264" in body["codecs"] and "vp8" in body["codecs"]
     assert {"ideal", "5g-sa", "lte"} <= set(body["profiles"])
     assert body["defaults"]["game"] == "probe" and body["defaults"]["resolution"] == "640x360"
