@@ -46,6 +46,7 @@ class ClientOptions:
     codec: str | None = None
     bitrate: str | int | None = None
     stack: str = "tuned"  # "tuned": our receive path; "stock": aiortc's own
+    cc: str | None = None  # the server's congestion controller (None: its default)
     seed: int | None = None
     profile: str | None = None  # ask the server for a netsim profile on the media path
     join: str | None = None  # a session's share token: watch or play that session
@@ -63,8 +64,8 @@ class ClientOptions:
     def offer_fields(self) -> dict[str, Any]:
         fields = {
             "game": self.game, "resolution": self.resolution, "fps": self.fps,
-            "codec": self.codec, "bitrate": self.bitrate, "stack": self.stack, "seed": self.seed,
-            "profile": self.profile, "join": self.join, "role": self.role,
+            "codec": self.codec, "bitrate": self.bitrate, "stack": self.stack, "cc": self.cc,
+            "seed": self.seed, "profile": self.profile, "join": self.join, "role": self.role,
         }
         return {k: v for k, v in fields.items() if v is not None}
 

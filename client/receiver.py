@@ -32,6 +32,7 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from cloudarcade import framecode
+from cloudarcade.cc.steps import TransportFeedbackStep
 from cloudarcade.client.decoder import DecodedFrame, DecoderThread
 from cloudarcade.client.nack import NackTracker
 from cloudarcade.client.receive_steps import FrameSink, NackRequests, Reassembly
@@ -93,7 +94,11 @@ class TunedVideoReceiver:
         self.nack = NackRequests(NackTracker(retry_interval=nack_retry_interval),
                                  lambda: self.reassembly.skipped_through)
         self.statistics = Statistics(self.seam.remote_streams)
+        # Transport-cc feedback for every packet with a transport-wide sequence
+        # number (RTX included), so it comes before anything that drops packets.
+        self.transport_feedback = TransportFeedbackStep()
         self.seam.steps += [
+            self.transport_feedback,
             RembEstimate(),
             self.statistics,
             RtxUnwrap(self.seam.rtx_ssrc, self.seam.codecs),
@@ -127,6 +132,7 @@ class TunedVideoReceiver:
             "decoded": d.decoded if d else 0,
             "decode_errors": d.errors if d else 0,
             "decoder_flushes": d.flushes if d else 0,
+            "transport_feedback_sent": self.transport_feedback.feedback_sent,
         }
 
     def close(self) -> None:

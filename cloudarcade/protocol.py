@@ -400,6 +400,10 @@ class FrameTiming:
     last_packet_sent: float | None = None
     size_bytes: int = 0
     keyframe: bool = False
+    # The viewer's congestion controller when the frame left (tuned stack):
+    # target bits/s and estimated queueing delay (s); None without one.
+    cc_target: float | None = None
+    cc_queueing: float | None = None
 
     def copy(self) -> FrameTiming:
         return replace(self)
@@ -428,6 +432,9 @@ class FrameTiming:
         for name in _RECORD_OPTIONAL_STAMPS:
             if obj.get(name) is not None:
                 fields[name] = _float(obj, name, 0.0, math.inf)
+        for name, high in (("cc_target", 1e12), ("cc_queueing", 3600.0)):
+            if obj.get(name) is not None:
+                fields[name] = _float(obj, name, 0.0, high)
         return cls(**fields)
 
     def stamps(self) -> dict[str, float]:

@@ -21,12 +21,15 @@ from typing import TYPE_CHECKING, ClassVar
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
+from cloudarcade.rtc.extensions import TRANSPORT_CC
 from cloudarcade.rtc.seam import RtcpStep, TransportStep
 
 if TYPE_CHECKING:
+    from cloudarcade.cc import CcState
     from cloudarcade.client.receiver import OnFrame, VideoReceive
     from cloudarcade.encoder import EncodedFrame
     from cloudarcade.protocol import FrameTiming
+    from cloudarcade.server.congestion import ViewerCongestion
     from cloudarcade.server.options import SessionOptions
     from cloudarcade.server.sinks import Deliver, FrameSink, OnDrop
     from cloudarcade.server.tracks import ViewerTrack
@@ -48,8 +51,13 @@ class MediaStack(abc.ABC):
         deliver: Deliver,
         on_drop: OnDrop,
         on_encoded: Callable[[EncodedFrame], None],
+        link_full: Callable[[], bool] | None = None,
     ) -> FrameSink:
-        """Where the session's rendered frames go; ``deliver`` fans them out to viewers."""
+        """Where the session's rendered frames go; ``deliver`` fans them out to viewers.
+
+        ``link_full`` (when given) says the viewers' senders are backed up: a
+        sink that encodes skips the frame instead.
+        """
 
     @abc.abstractmethod
     def create_track(
@@ -65,6 +73,12 @@ class MediaStack(abc.ABC):
         """Steps for a viewer's outgoing RTP; ``extension_ids`` are the negotiated ids by URI."""
         return []
 
+    def create_congestion(
+        self, options: SessionOptions, on_update: Callable[[CcState], None]
+    ) -> ViewerCongestion | None:
+        """A viewer's congestion control (``options.cc``), or None where the stack has none."""
+        return None
+
     # Client side.
     @abc.abstractmethod
     def create_receiver(
@@ -74,9 +88,12 @@ class MediaStack(abc.ABC):
 
 
 class TunedStack(MediaStack):
-    """Ours: our encoder on its own thread, packets paced by the game tick, our receive path."""
+    """Ours: our encoder on its own thread, packets paced by the game tick, our receive path,
+    and congestion control (``--cc``, :mod:`cloudarcade.cc`) steering the encoder."""
 
     name = "tuned"
+    # Transport-wide sequence numbers: the congestion controller's feedback.
+    header_extensions = (TRANSPORT_CC,)
 
     def create_sink(
         self,
@@ -84,12 +101,20 @@ class TunedStack(MediaStack):
         deliver: Deliver,
         on_drop: OnDrop,
         on_encoded: Callable[[EncodedFrame], None],
+        link_full: Callable[[], bool] | None = None,
     ) -> FrameSink:
         from cloudarcade.encoder import create_encoder
         from cloudarcade.server.sinks import EncoderSink
 
         encoder = create_encoder(options.codec, options.encoder_config())
-        return EncoderSink(encoder, deliver, on_drop, on_encoded)
+        return EncoderSink(encoder, deliver, on_drop, on_encoded, skip_frame=link_full)
+
+    def create_congestion(
+        self, options: SessionOptions, on_update: Callable[[CcState], None]
+    ) -> ViewerCongestion | None:
+        from cloudarcade.server.congestion import ViewerCongestion
+
+        return ViewerCongestion(options, on_update)
 
     def create_track(
         self, *, on_sent: Callable[[FrameTiming], None], on_overflow: Callable[[int], None]
@@ -119,6 +144,7 @@ class StockStack(MediaStack):
         deliver: Deliver,
         on_drop: OnDrop,
         on_encoded: Callable[[EncodedFrame], None],
+        link_full: Callable[[], bool] | None = None,
     ) -> FrameSink:
         from cloudarcade.server.sinks import RawSink
 

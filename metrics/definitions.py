@@ -56,7 +56,7 @@ BUSY: Final = "busy"
 # HTTP connections closed by the server's guard (server/listener.py): over the
 # per-address or the total cap, or no complete request headers in time.
 CONNECTION_REFUSAL_REASONS: Final = ("per_address", "total", "header_timeout")
-DROP_PHASES: Final = ("render_skip", "encode_busy", "send")
+DROP_PHASES: Final = ("render_skip", "encode_busy", "cc_skip", "send")
 KEYFRAME_REASONS: Final = ("start", "pli", "fir", "interval")
 RATE_LIMITED: Final = "rate_limited"
 DIRECTIONS: Final = ("uplink", "downlink")
@@ -189,6 +189,27 @@ class Metrics:
             "rtcp_loss_ratio",
             "Fraction of packets lost (0..1) from RTCP receiver reports.",
             buckets=LOSS_BUCKETS,
+        )
+
+        # Congestion control (tuned stack), per controller.
+        cc = (*s, "cc")
+        self.cc_target_bitrate_bytes_per_second = gauge(
+            "cc_target_bitrate_bytes_per_second",
+            "Congestion controller's target (bytes/s; x8 for bit/s), summed over active viewers.",
+            cc,
+        )
+        self.cc_estimate_bitrate_bytes_per_second = gauge(
+            "cc_estimate_bitrate_bytes_per_second",
+            "Congestion controller's link capacity estimate (bytes/s), summed over active viewers.",
+            cc,
+        )
+        self.cc_queueing_delay_seconds = histogram(
+            "cc_queueing_delay_seconds",
+            "Queueing delay on the media path estimated from transport-cc feedback.",
+            cc,
+        )
+        self.cc_feedback_received = counter(
+            "cc_feedback_received", "Transport-cc and REMB feedback packets received.", cc
         )
 
         # Inputs.

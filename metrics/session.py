@@ -56,7 +56,9 @@ class SessionMetrics:
     children lock internally). Durations are seconds, sizes bytes.
     """
 
-    def __init__(self, metrics: Metrics = METRICS, *, game: str, codec: str, profile: str) -> None:
+    def __init__(
+        self, metrics: Metrics = METRICS, *, game: str, codec: str, profile: str, cc: str = "none"
+    ) -> None:
         m = metrics
         lv = (game, codec, profile)
         self.labels = {"game": game, "codec": codec, "profile": profile}
@@ -96,6 +98,13 @@ class SessionMetrics:
         self._freezes = m.client_freezes.labels(*lv)
         self._fps = m.client_fps.labels(*lv)
         self._input_to_photon_s = m.input_to_photon_seconds.labels(*lv)
+
+        self._cc_target_bps = m.cc_target_bitrate_bytes_per_second.labels(*lv, cc)
+        self._cc_estimate_bps = m.cc_estimate_bitrate_bytes_per_second.labels(*lv, cc)
+        self._cc_queueing_s = m.cc_queueing_delay_seconds.labels(*lv, cc)
+        self._cc_feedback = m.cc_feedback_received.labels(*lv, cc)
+        # Each viewer's current contribution to the summed cc gauges: {viewer: (target, est)}.
+        self._cc: dict[int, tuple[float, float]] = {}
 
         # This session's current contribution to the summed bitrate gauges.
         self._target = 0.0
@@ -153,7 +162,7 @@ class SessionMetrics:
         self._rtp_bytes.inc(nbytes)
 
     def frame_dropped(self, phase: str) -> None:
-        """A frame dropped in ``phase``: "render_skip", "encode_busy" or "send"."""
+        """A frame dropped in ``phase``: "render_skip", "encode_busy", "cc_skip" or "send"."""
         _pick(self._dropped, phase, "drop phase").inc()
 
     def stage(self, name: str, seconds: float) -> None:
@@ -177,6 +186,26 @@ class SessionMetrics:
         self._actual_bps.inc(actual - self._actual)
         self._target = target
         self._actual = actual
+
+    # -- congestion control -------------------------------------------------
+
+    def cc_update(
+        self, viewer: int, target_bps: float, estimate_bps: float, queueing_s: float
+    ) -> None:
+        """A viewer's controller after one feedback packet (bits/s and seconds)."""
+        old_target, old_estimate = self._cc.get(viewer, (0.0, 0.0))
+        target, estimate = target_bps / 8, estimate_bps / 8
+        self._cc_target_bps.inc(target - old_target)
+        self._cc_estimate_bps.inc(estimate - old_estimate)
+        self._cc[viewer] = (target, estimate)
+        self._cc_queueing_s.observe(queueing_s)
+        self._cc_feedback.inc()
+
+    def cc_viewer_gone(self, viewer: int) -> None:
+        """Take a viewer's share out of the cc gauges (idempotent)."""
+        target, estimate = self._cc.pop(viewer, (0.0, 0.0))
+        self._cc_target_bps.dec(target)
+        self._cc_estimate_bps.dec(estimate)
 
     # -- inputs -------------------------------------------------------------
 
@@ -251,6 +280,8 @@ class SessionMetrics:
             return
         self.closed = True
         self.bitrate(0.0, 0.0)
+        for viewer in list(self._cc):
+            self.cc_viewer_gone(viewer)
         self._active.dec()
         ended.inc()
 

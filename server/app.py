@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from aiortc import RTCSessionDescription
 
+from cloudarcade.cc import CONTROLLERS
 from cloudarcade.encoder import CODECS, rtp_codec_for
 from cloudarcade.metrics import METRICS, REGISTRY, add_metrics_route
 from cloudarcade.metrics.definitions import BUSY, OFFER_REFUSAL_REASONS
@@ -65,7 +66,7 @@ async def offer(request: web.Request) -> web.Response:
     """Answer a WebRTC offer.
 
     Body: ``{"sdp", "type": "offer", game?, resolution?, fps?, codec?, bitrate?, stack?,
-    seed?, join?, role?}``; ``join`` is a session's share token, ``role`` "player" or
+    cc?, seed?, join?, role?}``; ``join`` is a session's share token, ``role`` "player" or
     "spectator". Answer: ``{"sdp", "type": "answer", "session", "share", "role",
     "player"}``.
 
@@ -240,8 +241,9 @@ async def catalog(request: web.Request) -> web.Response:
     d = config.defaults
     return web.json_response({
         "games": available_games(), "codecs": list(CODECS), "profiles": list(config.profiles),
+        "ccs": sorted(CONTROLLERS),
         "defaults": {"game": d.game, "resolution": d.resolution, "fps": d.fps,
-                     "codec": d.codec, "bitrate": d.bitrate, "profile": d.profile},
+                     "codec": d.codec, "bitrate": d.bitrate, "profile": d.profile, "cc": d.cc},
     })
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cloudarcade import stacks
+from cloudarcade.cc import CONTROLLERS
 from cloudarcade.encoder import CODECS, EncoderConfig, unknown_codec_message
 from cloudarcade.server.games import available_games
 
@@ -37,6 +38,9 @@ class SessionOptions:
     codec: str = "h264"
     bitrate: int = 8_000_000
     stack: str = "tuned"
+    # Congestion controller of the tuned stack (cloudarcade.cc registry); the
+    # stock stack keeps aiortc's own REMB-driven encoder.
+    cc: str = "gcc"
     seed: int = 0
     # The netsim profile on the media path; None: no relay at all.
     profile: str | None = None
@@ -70,6 +74,8 @@ class SessionOptions:
                 changes["bitrate"] = parse_bitrate(value)
             elif key == "stack":
                 changes["stack"] = parse_choice("stack", value, STACKS)
+            elif key == "cc":
+                changes["cc"] = parse_choice("cc", value, sorted(CONTROLLERS))
             elif key == "seed":
                 changes["seed"] = parse_int("seed", value, 0, 2**32 - 1)
         return replace(self, **changes)

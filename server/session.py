@@ -78,7 +78,8 @@ class GameSession:
         self.rtp_codec = rtp_codec_for(options.codec)
         self.max_players = game_class(options.game).max_players
         self.metrics = SessionMetrics(metrics, game=options.game, codec=options.codec,
-                                      profile=options.profile_label)
+                                      profile=options.profile_label,
+                                      cc="stock" if options.stack == "stock" else options.cc)
         self.netsim_metrics = (
             NetsimMetrics(metrics, profile=options.profile_label) if profile is not None else None
         )
@@ -93,6 +94,7 @@ class GameSession:
         # Built when the first viewer connects (see the module docstring).
         self.pipeline: Pipeline | None = None
         self._starting: asyncio.Task[None] | None = None
+        self._cc_targets: dict[int, float] = {}
 
     def __repr__(self) -> str:
         return f"GameSession({self.id}, {self.options.game}, {self.options.resolution})"
@@ -145,6 +147,7 @@ class GameSession:
             self.close("failed")
             return
         self.pipeline = pipeline
+        self._apply_cc_targets()  # targets set while the pipeline was being built
         if self._closing is not None:
             return  # _close stops it
         pipeline.start()
@@ -160,7 +163,8 @@ class GameSession:
         if self._sample_dir is not None:
             sampler = LumaSampler(self._sample_dir / f"session-{self.id}", self._sample_every)
         sink = self.stack.create_sink(options, self._frame_from_thread,
-                                      self.metrics.frame_dropped, self._encoded_in_thread)
+                                      self.metrics.frame_dropped, self._encoded_in_thread,
+                                      link_full=self._link_full)
         return Pipeline(
             game, options.width, options.height, options.fps,
             sink=sink,
@@ -171,8 +175,29 @@ class GameSession:
 
     def _viewer_closed(self, viewer: Viewer, reason: str) -> None:
         self.viewers.pop(viewer.id, None)
+        self.metrics.cc_viewer_gone(viewer.id)
+        if self._cc_targets.pop(viewer.id, None) is not None:
+            self._apply_cc_targets()
         if not self.viewers:
             self.close(reason)
+
+    # Congestion control (event loop thread, except _link_full).
+    def cc_target(self, viewer: Viewer, target: float) -> None:
+        """A viewer's controller moved its target: the encoder follows the slowest viewer."""
+        self._cc_targets[viewer.id] = target
+        self._apply_cc_targets()
+
+    def _apply_cc_targets(self) -> None:
+        if self._cc_targets and self.pipeline is not None:
+            self.pipeline.sink.set_bitrate(min(self._cc_targets.values()))
+
+    def _link_full(self) -> bool:
+        """Called by the encoder thread: skip this frame rather than queue it."""
+        now = time.monotonic()
+        return any(
+            v.congestion is not None and v.congestion.congested(now)
+            for v in list(self.viewers.values())
+        )
 
     def request_keyframe(self, reason: str) -> None:
         self._keyframe_reason = reason
@@ -229,7 +254,8 @@ class GameSession:
         now = time.monotonic()
         if now - self._bitrate_since >= 1.0:
             actual = self._encoded_bytes * 8 / (now - self._bitrate_since)
-            self.metrics.bitrate(self.options.bitrate, actual)
+            target = min(self._cc_targets.values(), default=self.options.bitrate)
+            self.metrics.bitrate(target, actual)
             self._encoded_bytes, self._bitrate_since = 0, now
 
     def _frame_from_thread(self, frame: RenderedFrame) -> None:

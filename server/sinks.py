@@ -44,6 +44,9 @@ class FrameSink:
     def request_keyframe(self) -> None:
         """The next frame out should be a keyframe (no-op when someone else encodes)."""
 
+    def set_bitrate(self, bitrate: float) -> None:
+        """Steer the encoder to ``bitrate`` bits/s (no-op when someone else encodes)."""
+
     def start(self) -> None:
         pass
 
@@ -59,7 +62,8 @@ class EncoderSink(FrameSink):
     """Encodes on its own thread; a frame that arrives while it is busy replaces the waiting one.
 
     ``on_encoded`` sees each encoded frame on the encoder thread (for metrics)
-    before ``deliver``.
+    before ``deliver``. While ``skip_frame()`` says the link is full, frames
+    are dropped before encoding (never a keyframe that was asked for).
     """
 
     def __init__(
@@ -68,9 +72,12 @@ class EncoderSink(FrameSink):
         deliver: Deliver,
         on_drop: OnDrop,
         on_encoded: Callable[[EncodedFrame], None] | None = None,
+        *,
+        skip_frame: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(deliver, on_drop)
         self.encoder: Encoder | None = encoder
+        self._skip_frame = skip_frame or (lambda: False)
         self._on_encoded = on_encoded or (lambda encoded: None)
         self._mailbox = Mailbox()
         self._keyframe_requested = threading.Event()
@@ -88,6 +95,11 @@ class EncoderSink(FrameSink):
 
     def request_keyframe(self) -> None:
         self._keyframe_requested.set()
+
+    def set_bitrate(self, bitrate: float) -> None:
+        encoder = self.encoder
+        if encoder is not None:
+            encoder.set_bitrate(bitrate)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._encode_loop, name="encode", daemon=True)
@@ -112,6 +124,11 @@ class EncoderSink(FrameSink):
                 if frame is None:
                     break
                 keyframe = self._keyframe_requested.is_set()
+                if not keyframe and self._skip_frame():
+                    # The link is full: a frame not encoded costs the decoder
+                    # nothing, one queued behind the backlog costs latency.
+                    self._on_drop("cc_skip")
+                    continue
                 self._keyframe_requested.clear()
                 encoded = self.encoder.encode(frame.frame, keyframe=keyframe)
                 if encoded is None:

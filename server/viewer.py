@@ -19,6 +19,8 @@ from aiortc import RTCDataChannel, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from cloudarcade import protocol
+from cloudarcade.cc import CcState
+from cloudarcade.cc.negotiation import add_transport_cc_feedback
 from cloudarcade.ice import create_peer_connection
 from cloudarcade.protocol import FRAMES_CHANNEL, FrameTiming
 from cloudarcade.rtc import extensions
@@ -77,6 +79,7 @@ class Viewer:
         self.relay: ViewerRelay | None = None  # the netsim relay, when the session has a profile
         self.track = session.stack.create_track(on_sent=self._frame_sent,
                                                 on_overflow=self._backlog_overflow)
+        self.congestion = session.stack.create_congestion(session.options, self._cc_update)
         self.pc.on("datachannel", self._on_datachannel)
         self.pc.on("connectionstatechange", self._on_connection_state)
 
@@ -110,12 +113,16 @@ class Viewer:
         await self.pc.setLocalDescription(answer)
         # After both descriptions: aiortc has moved the sender onto the bundled transport.
         transport_steps = stack.transport_steps(extension_ids)
+        if self.congestion is not None:
+            transport_steps.append(self.congestion.create_step(extension_ids))
         if transport_steps:
             seam = TransportSeam(transceiver.sender.transport)
             seam.steps += transport_steps
             seam.install()
         local = self.pc.localDescription
         sdp = local.sdp
+        if self.congestion is not None and extensions.TRANSPORT_CC in extension_ids:
+            sdp = add_transport_cc_feedback(sdp, offer.sdp)
         if self.relay is not None:
             sdp = await self.relay.answer(sdp, OfferError)
         self._watchdog = asyncio.ensure_future(self._watch())
@@ -164,6 +171,11 @@ class Viewer:
         ]
         seam.install()
 
+    def _cc_update(self, state: CcState) -> None:
+        self.session.cc_target(self, state.target)
+        self.session.metrics.cc_update(self.id, state.target, state.estimate,
+                                       state.queueing_delay)
+
     def _heard(self, now: float) -> None:
         self.last_rtcp = now
 
@@ -182,6 +194,10 @@ class Viewer:
         self.session.request_keyframe("pli")
 
     def _frame_sent(self, timing: FrameTiming) -> None:
+        if self.congestion is not None:
+            state = self.congestion.state()
+            timing.cc_target = round(state.target)
+            timing.cc_queueing = round(state.queueing_delay, 4)
         self.session.frame_sent(timing)
         channel = self._frames_channel
         if channel is not None and channel.readyState == "open":

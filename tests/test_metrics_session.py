@@ -15,7 +15,8 @@ from cloudarcade.stages import STAGE_NAMES
 
 from .prometheus_tools import prometheus_tool
 
-ALLOWED_LABELS = {"game", "codec", "profile", "stage", "phase", "reason", "direction", "kind"}
+ALLOWED_LABELS = {"game", "codec", "profile", "stage", "phase", "reason", "direction", "kind",
+                  "cc"}
 INFO_LABELS = {"version", "python", "aiortc", "av"}
 
 

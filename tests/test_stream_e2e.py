@@ -247,6 +247,7 @@ async def test_catalog_lists_what_a_client_may_ask_for(server: RunningServer) ->
         body = await response.json()
     assert body["games"] == list(available_games())  # the registry, in its order
     assert body["games"][:3] == ["probe", "pong", "swarm"]
+    assert body["ccs"] == ["gcc", "none"] and body["defaults"]["cc"] == "gcc"
     assert "h264" in body["codecs"] and "vp8" in body["codecs"]
     assert {"ideal", "5g-sa", "lte"} <= set(body["profiles"])
     assert body["defaults"]["game"] == "probe" and body["defaults"]["resolution"] == "640x360"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .history import PacketResult
+from .throughput import QueueingDelay
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +71,19 @@ class FixedController(CongestionController):
 
     name = "none"
 
+    def __init__(self, *, initial: float, min_rate: float, max_rate: float) -> None:
+        super().__init__(initial=initial, min_rate=min_rate, max_rate=max_rate)
+        self.queueing = QueueingDelay()  # measured all the same, for comparison
+
     def on_feedback(self, results: list[PacketResult], now: float) -> None:
-        pass
+        self.queueing.update(results)
 
     @property
     def target(self) -> float:
         return self.initial
 
     def state(self) -> CcState:
-        return CcState(self.initial, self.initial, 0.0, 0.0, "n/a")
+        return CcState(self.initial, self.initial, self.queueing.delay, 0.0, "n/a")
 
 
 ControllerFactory = Callable[..., CongestionController]

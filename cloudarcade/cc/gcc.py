@@ -80,7 +80,15 @@ class GccController(CongestionController):
             usage = self.detector.detect(trend, delta.send_delta, now)
             overuse = overuse or usage is Usage.OVERUSING
         usage = Usage.OVERUSING if overuse else self.detector.usage
+        before = self.aimd.rate
         self.aimd.update(usage, self.acked.bitrate, self.rtt, now)
+        if self.aimd.rate < before:
+            logger.debug(
+                "delay-based decrease %.2f -> %.2f Mbit/s: trend %.1f, threshold %.1f, "
+                "acked %s, queueing %.1f ms", before / 1e6, self.aimd.rate / 1e6,
+                self.trendline.trend, self.detector.threshold, self.acked.bitrate,
+                self.queueing.delay * 1000,
+            )
         self.probe.update(results)
         if usage is Usage.NORMAL:
             self._follow_probe(now)
@@ -122,7 +130,7 @@ class GccController(CongestionController):
         target = self.target
         return CcState(
             target=target,
-            estimate=target,
+            estimate=self.probe.estimate or target,
             queueing_delay=self.queueing.delay,
             loss=self.loss.loss,
             usage=self.detector.usage.value,

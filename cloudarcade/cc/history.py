@@ -9,7 +9,6 @@ was; ``on_feedback(feedback)`` turns a transport-cc packet into
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from .twcc import REFERENCE_MODULO, TransportFeedback
@@ -43,29 +42,29 @@ class SentPacketHistory:
     """Sent packets by transport-wide sequence number, until feedback covers them."""
 
     def __init__(self, max_packets: int = _MAX_HISTORY) -> None:
-        self._sent: OrderedDict[int, _Sent] = OrderedDict()
+        self._sent: dict[int, _Sent] = {}
         self._next = 0
         self._max = max_packets
         self._reference_offset = 0.0
         self._last_reference: int | None = None
 
     def on_sent(self, size: int, now: float) -> int:
-        """Record a packet going out now; returns its 16-bit sequence number."""
+        """Number and record a packet going out now; returns its 16-bit sequence number."""
+        seq = self.allocate()
+        self.record(seq, size, now)
+        return seq
+
+    def allocate(self) -> int:
+        """The next 16-bit sequence number, for a packet to be recorded when it leaves."""
         seq = self._next
         self._next += 1
-        self._sent[seq] = _Sent(size, now)
-        while len(self._sent) > self._max:
-            self._sent.popitem(last=False)
         return seq % SEQ_MODULO
 
-    def sent_bytes_since(self, since: float) -> int:
-        """Bytes sent at or after ``since`` that are still in the history."""
-        total = 0
-        for item in reversed(self._sent.values()):
-            if item.send_time < since:
-                break
-            total += item.size
-        return total
+    def record(self, seq16: int, size: int, now: float) -> None:
+        """Record that the packet numbered ``seq16`` (from ``allocate``) left at ``now``."""
+        self._sent[self._unwrap(seq16)] = _Sent(size, now)
+        while len(self._sent) > self._max:
+            del self._sent[next(iter(self._sent))]
 
     def _unwrap(self, seq16: int) -> int:
         """The most recent sent sequence number whose low 16 bits are ``seq16``."""

@@ -48,5 +48,7 @@ class LossBasedControl:
         ):
             self.rate = min(self.rate, current) * (1 - self.loss / 2)
             self._last_decrease = now
+            logger.debug("loss %.1f %%: loss-based rate %.2f Mbit/s", self.loss * 100,
+                         self.rate / 1e6)
         self.rate = min(max(self.rate, self.min_rate), self.max_rate)
         return self.rate

@@ -27,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     options = ClientOptions(
         url=args.url, game=args.game, resolution=args.resolution, fps=args.fps,
-        codec=args.codec, bitrate=args.bitrate, stack=args.stack or "tuned", seed=args.seed,
+        codec=args.codec, bitrate=args.bitrate, stack=args.stack or "tuned", cc=args.cc,
+        seed=args.seed,
         input_interval=args.input_interval,
     )
     if not args.headless:

@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 def add_session_arguments(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     """The session options shared by ``serve`` (server defaults) and ``play`` (requests)."""
     d = SessionOptions() if defaults else None
-    parser.add_argument("--game", default=d.game if d else None, help="probe, pong or swarm")
+    parser.add_argument("--game", default=d.game if d else None,
+                        help="probe, pong, swarm or terrain")
     parser.add_argument("--resolution", default=d.resolution if d else None, help="WIDTHxHEIGHT")
     parser.add_argument("--fps", default=d.fps if d else None, help="frames per second")
     parser.add_argument("--codec", default=d.codec if d else None,
@@ -34,6 +35,9 @@ def add_session_arguments(parser: argparse.ArgumentParser, *, defaults: bool) ->
     parser.add_argument("--bitrate", default="8M" if d else None, help="bits/s, e.g. 8M or 800k")
     parser.add_argument("--stack", default=d.stack if d else None, choices=STACKS,
                         help="tuned: our encoder and pacing; stock: aiortc's own (baseline)")
+    parser.add_argument("--cc", default=d.cc if d else None,
+                        help="congestion controller of the tuned stack: gcc (adapts the "
+                             "bitrate to the link) or none (fixed bitrate)")
     parser.add_argument("--seed", default=d.seed if d else None, help="game seed")
 
 
@@ -83,7 +87,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def session_defaults(args: argparse.Namespace) -> SessionOptions:
     return SessionOptions().updated({
         "game": args.game, "resolution": args.resolution, "fps": args.fps, "codec": args.codec,
-        "bitrate": args.bitrate, "stack": args.stack, "seed": args.seed,
+        "bitrate": args.bitrate, "stack": args.stack, "cc": args.cc, "seed": args.seed,
     })
 
 

@@ -215,8 +215,8 @@ class TransportStep:
     packet may leave (None: now); the seam waits until the latest of those,
     which holds up aiortc's sender loop (a pacer). ``sent`` is told the
     packet's size and send time once it is out. ``rtcp_received`` gets each
-    incoming compound RTCP datagram before aiortc parses it (aiortc reads
-    transport-cc feedback as if it were a NACK; the raw bytes are intact).
+    incoming compound RTCP datagram before aiortc parses it, and may take
+    parts out (aiortc reads transport-cc feedback as if it were a NACK).
     """
 
     def send(self, packet: OutgoingRtp, now: float) -> float | None:
@@ -225,8 +225,10 @@ class TransportStep:
     def sent(self, packet: OutgoingRtp, size: int, now: float) -> None:
         pass
 
-    def rtcp_received(self, data: bytes, now: float) -> None:
-        pass
+    def rtcp_received(self, data: bytes, now: float) -> bytes | None:
+        """See a compound RTCP datagram; return None to pass it on unchanged, or
+        the bytes to pass on instead (b"": nothing left for aiortc)."""
+        return None
 
 
 class TransportSeam:
@@ -275,8 +277,11 @@ class TransportSeam:
             if self.steps:
                 now = self._clock()
                 for step in self.steps:
-                    step.rtcp_received(data, now)
-            await rtcp_original(data)
+                    replaced = step.rtcp_received(data, now)
+                    if replaced is not None:
+                        data = replaced
+            if data:
+                await rtcp_original(data)
 
         transport._send_rtp = send_rtp  # type: ignore[method-assign]
         transport._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]

@@ -1,0 +1,31 @@
+"""Congestion-control metrics: per-viewer shares of the summed gauges, queueing delay."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from cloudarcade.metrics import Metrics, SessionMetrics
+
+
+def _value(registry: CollectorRegistry, name: str) -> float | None:
+    return registry.get_sample_value(
+        name, {"game": "terrain", "codec": "h264", "profile": "lte", "cc": "gcc"}
+    )
+
+
+def test_cc_gauges_sum_viewers_and_drop_them() -> None:
+    metrics = Metrics(CollectorRegistry())
+    session = SessionMetrics(metrics, game="terrain", codec="h264", profile="lte", cc="gcc")
+    session.cc_update(1, 2_000_000, 3_000_000, 0.020)
+    session.cc_update(2, 1_000_000, 1_000_000, 0.040)
+    session.cc_update(1, 4_000_000, 5_000_000, 0.010)
+    registry = metrics.registry
+    assert _value(registry, "cloudarcade_cc_target_bitrate_bytes_per_second") == 625_000
+    assert _value(registry, "cloudarcade_cc_estimate_bitrate_bytes_per_second") == 750_000
+    assert _value(registry, "cloudarcade_cc_queueing_delay_seconds_count") == 3
+    assert _value(registry, "cloudarcade_cc_feedback_received_total") == 3
+    session.cc_viewer_gone(2)
+    assert _value(registry, "cloudarcade_cc_target_bitrate_bytes_per_second") == 500_000
+    session.close("closed")
+    assert _value(registry, "cloudarcade_cc_target_bitrate_bytes_per_second") == 0
+    assert _value(registry, "cloudarcade_cc_estimate_bitrate_bytes_per_second") == 0
