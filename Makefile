@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := chromium prometheus
 
-.PHONY: bench test setup setup-test system-packages lint
+.PHONY: bench test setup setup-test system-packages lint mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,8 @@ test: setup-test
 lint: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# Break the marker flip, the netsim delay, spectator isolation and codec
+# validation one at a time, in temporary copies of the tree; the tests must fail.
+mutation: setup-test
+	$(BIN)/python tools/mutation.py
