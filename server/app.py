@@ -20,6 +20,7 @@ from cloudarcade.metrics import METRICS, REGISTRY, add_metrics_route
 from cloudarcade.metrics.definitions import BUSY, OFFER_REFUSAL_REASONS
 from cloudarcade.netsim import Profile, load_profiles
 from cloudarcade.server.games import available_games
+from cloudarcade.server.lifecycle import CloseReason
 from cloudarcade.server.limits import Limits, PendingOffers
 from cloudarcade.server.options import OptionError, SessionOptions, parse_offer
 from cloudarcade.server.sdp_checks import OfferError, check_offer_sdp
@@ -145,7 +146,7 @@ async def offer(request: web.Request) -> web.Response:
     finally:
         pending.count -= 1
         if not session.viewers:
-            await session.close("rejected")
+            await session.close(CloseReason.REJECTED)
     logger.info("%r joined %r from %s", viewer, session, request.remote)
     return web.json_response({
         "sdp": answer.sdp, "type": answer.type, "session": session.id, "share": session.share,
@@ -249,7 +250,7 @@ async def catalog(request: web.Request) -> web.Response:
 
 async def _close_sessions(app: web.Application) -> None:
     sessions: dict[int, GameSession] = app[SESSIONS]
-    tasks = [session.close("shutdown") for session in list(sessions.values())]
+    tasks = [session.close(CloseReason.SHUTDOWN) for session in list(sessions.values())]
     for task in tasks:
         await task
     sessions.clear()

@@ -26,10 +26,16 @@ from aiortc import RTCSessionDescription
 from cloudarcade import protocol
 from cloudarcade.encoder import EncodedFrame, rtp_codec_for
 from cloudarcade.metrics import METRICS, Metrics, NetsimMetrics, SessionMetrics
-from cloudarcade.metrics.definitions import RATE_LIMITED, SESSION_END_REASONS
+from cloudarcade.metrics.definitions import RATE_LIMITED
 from cloudarcade.netsim import Profile
 from cloudarcade.protocol import FrameTiming
 from cloudarcade.server.games import Game, create_game, game_class
+from cloudarcade.server.lifecycle import (
+    SESSION_TRANSITIONS,
+    CloseReason,
+    Lifecycle,
+    SessionState,
+)
 from cloudarcade.server.limits import Limits
 from cloudarcade.server.options import SessionOptions
 from cloudarcade.server.pipeline import LumaSampler, Pipeline, RenderedFrame
@@ -61,7 +67,7 @@ class GameSession:
         sample_every: int = 60,
         metrics: Metrics = METRICS,
         limits: Limits | None = None,
-        on_closed: Callable[[GameSession, str], None] | None = None,
+        on_closed: Callable[[GameSession, CloseReason], None] | None = None,
     ) -> None:
         self.id = next(_ids)
         self.share = secrets.token_urlsafe(12)
@@ -74,6 +80,7 @@ class GameSession:
         self._idle_task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
         self._on_closed = on_closed
+        self.lifecycle = Lifecycle(SessionState.WAITING, SESSION_TRANSITIONS)
         self._closing: asyncio.Task[None] | None = None
         self.rtp_codec = rtp_codec_for(options.codec)
         self.max_players = game_class(options.game).max_players
@@ -126,12 +133,13 @@ class GameSession:
         try:
             answer = await viewer.accept(offer, self.rtp_codec)
         except BaseException:
-            await viewer.close("rejected")
+            await viewer.close(CloseReason.REJECTED)
             raise
         return viewer, answer
 
     def viewer_connected(self, viewer: Viewer) -> None:
-        if self._starting is None:
+        if self.lifecycle.state is SessionState.WAITING:
+            self.lifecycle.to(SessionState.RUNNING)
             self._starting = asyncio.ensure_future(self._start_media())
         else:
             # A new viewer can only start decoding at a keyframe (the first
@@ -144,7 +152,7 @@ class GameSession:
             pipeline = await asyncio.to_thread(self._build_pipeline)
         except Exception:
             logger.exception("%r: cannot start the game and encoder", self)
-            self.close("failed")
+            self.close(CloseReason.FAILED)
             return
         self.pipeline = pipeline
         self._apply_cc_targets()  # targets set while the pipeline was being built
@@ -173,7 +181,7 @@ class GameSession:
             sampler=sampler,
         )
 
-    def _viewer_closed(self, viewer: Viewer, reason: str) -> None:
+    def _viewer_closed(self, viewer: Viewer, reason: CloseReason) -> None:
         self.viewers.pop(viewer.id, None)
         self.metrics.cc_viewer_gone(viewer.id)
         if self._cc_targets.pop(viewer.id, None) is not None:
@@ -232,7 +240,7 @@ class GameSession:
                 idle = time.monotonic() - self.last_input
                 if idle >= timeout:
                     logger.info("%r: no input for %.0f s", self, idle)
-                    self.close("timeout")
+                    self.close(CloseReason.TIMEOUT)
                     return
                 await asyncio.sleep(timeout - idle + 0.01)
 
@@ -271,14 +279,16 @@ class GameSession:
         self.metrics.frame_sent()
         self.metrics.stages(stage_durations(timing.stamps()))
 
-    def close(self, reason: str) -> asyncio.Task[None]:
+    def close(self, reason: CloseReason) -> asyncio.Task[None]:
         """Start closing (idempotent); await the returned task to wait for it."""
+        reason = CloseReason(reason)  # a plain string is checked against the known reasons
         if self._closing is None:
+            self.lifecycle.to(SessionState.CLOSING)
             self._closing = asyncio.ensure_future(self._close(reason))
         return self._closing
 
-    async def _close(self, reason: str) -> None:
-        logger.info("%r: closing (%s)", self, reason)
+    async def _close(self, reason: CloseReason) -> None:
+        logger.info("%r: closing (%s)", self, reason.value)
         try:
             if self._idle_task is not None and self._idle_task is not asyncio.current_task():
                 self._idle_task.cancel()
@@ -293,7 +303,8 @@ class GameSession:
         except Exception:
             logger.exception("%r: error while closing", self)
         finally:
-            self.metrics.close(reason if reason in SESSION_END_REASONS else "closed")
+            self.lifecycle.to(SessionState.CLOSED)
+            self.metrics.close(reason.value)
             if self._on_closed is not None:
                 self._on_closed(self, reason)
 

@@ -2,7 +2,12 @@
 
 A session encodes once; each viewer's RTP sender packetizes the same encoded
 packets. A viewer is a player (its inputs reach the game as player N) or a
-spectator (watches only).
+spectator (watches only). The viewer wires its parts together: the sender's
+RTCP steps (:mod:`cloudarcade.rtc`), its liveness deadlines
+(:mod:`~cloudarcade.server.liveness`), its metrics feed
+(:mod:`~cloudarcade.server.viewer_stats`), the netsim relay
+(:mod:`~cloudarcade.server.relaying`) and its lifecycle
+(:mod:`~cloudarcade.server.lifecycle`).
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ from cloudarcade.protocol import FRAMES_CHANNEL, FrameTiming
 from cloudarcade.rtc import extensions
 from cloudarcade.rtc.seam import SenderSeam, TransportSeam
 from cloudarcade.rtc.steps import Heard, KeyframeRequests, NackReceived
+from cloudarcade.server.lifecycle import VIEWER_TRANSITIONS, CloseReason, Lifecycle, ViewerState
 from cloudarcade.server.limits import TokenBucket
+from cloudarcade.server.liveness import Liveness
 from cloudarcade.server.pipeline import RenderedFrame
 from cloudarcade.server.relaying import ViewerRelay
 from cloudarcade.server.sdp_checks import OfferError
+from cloudarcade.server.viewer_stats import ViewerStats
 
 if TYPE_CHECKING:
     from cloudarcade.server.session import GameSession
@@ -37,9 +45,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
-
-# How often a viewer's RTP/RTCP figures are read into the metrics.
-STATS_INTERVAL = 2.0
 
 
 def _codec_preferences(rtp_codec: str) -> list[RTCRtpCodecCapability]:
@@ -58,24 +63,27 @@ class Viewer:
         *,
         player: int | None,
         bind: str,
-        on_closed: Callable[[Viewer, str], None],
+        on_closed: Callable[[Viewer, CloseReason], None],
     ) -> None:
         self.id = next(_ids)
         self.session = session
         self.player = player  # None: spectator
         self._on_closed = on_closed
+        self.lifecycle = Lifecycle(ViewerState.NEW, VIEWER_TRANSITIONS)
         self._closing: asyncio.Task[None] | None = None
         self._stats_task: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         limits = session.limits
-        self._inputs = TokenBucket(limits.input_rate, limits.input_burst, time.monotonic())
+        now = time.monotonic()
+        self._inputs = TokenBucket(limits.input_rate, limits.input_burst, now)
         # Any RTCP from the client (receiver reports, NACK, PLI) proves it is alive.
-        self.last_rtcp = time.monotonic()
+        self.liveness = Liveness(ice_timeout=limits.ice_timeout,
+                                 silence_timeout=limits.liveness_timeout, start=now)
+        self._liveness_changed = asyncio.Event()
+        self.stats = ViewerStats(session.metrics, netsim=session.netsim_metrics)
         self.pc = create_peer_connection(bind)
         self._frames_channel: RTCDataChannel | None = None
         self._sender: RTCRtpSender | None = None
-        self._last_rtp = (0, 0)
-        self._client_freezes = 0
         self.relay: ViewerRelay | None = None  # the netsim relay, when the session has a profile
         self.track = session.stack.create_track(on_sent=self._frame_sent,
                                                 on_overflow=self._backlog_overflow)
@@ -125,39 +133,26 @@ class Viewer:
             sdp = add_transport_cc_feedback(sdp, offer.sdp)
         if self.relay is not None:
             sdp = await self.relay.answer(sdp, OfferError)
+        self.lifecycle.to(ViewerState.ANSWERED)
         self._watchdog = asyncio.ensure_future(self._watch())
         return RTCSessionDescription(sdp=sdp, type=local.type)
 
     async def _watch(self) -> None:
-        """Close a viewer that never connects, or whose client went silent.
-
-        A client killed without a goodbye sends nothing more: aioice's consent
-        check notices after about 30 s; missing RTCP (the receiver reports
-        every 0.5-1.5 s) says so sooner.
-        """
-        limits = self.session.limits
+        """Close the viewer when :class:`Liveness` says its client is gone."""
         with contextlib.suppress(asyncio.CancelledError):
-            if limits.ice_timeout > 0:
-                deadline = time.monotonic() + limits.ice_timeout
-                while self.pc.connectionState != "connected":
-                    if time.monotonic() >= deadline:
-                        logger.warning("%r: not connected after %.1f s (ICE state %s)", self,
-                                       limits.ice_timeout, self.pc.iceConnectionState)
-                        self.close("timeout")
-                        return
-                    await asyncio.sleep(min(0.25, limits.ice_timeout))
-            if limits.liveness_timeout <= 0:
-                return
-            check = min(1.0, limits.liveness_timeout / 4)
             while True:
-                await asyncio.sleep(check)
-                if self.pc.connectionState != "connected":
-                    continue
-                silent = time.monotonic() - self.last_rtcp
-                if silent > limits.liveness_timeout:
-                    logger.warning("%r: no RTCP from the client for %.1f s", self, silent)
-                    self.close("timeout")
+                now = time.monotonic()
+                verdict = self.liveness.verdict(now)
+                if verdict is not None:
+                    logger.warning("%r: %s (ICE state %s)", self, verdict,
+                                   self.pc.iceConnectionState)
+                    self.close(CloseReason.TIMEOUT)
                     return
+                at = self.liveness.next_wakeup(now)
+                self._liveness_changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._liveness_changed.wait(),
+                                           None if at is None else max(at - now, 0.0))
 
     def _hook_rtcp(self, sender: RTCRtpSender) -> None:
         # aiortc's sender turns PLI/FIR into a flag that only its own encoder
@@ -177,7 +172,7 @@ class Viewer:
                                        state.queueing_delay)
 
     def _heard(self, now: float) -> None:
-        self.last_rtcp = now
+        self.liveness.heard(now)
 
     def _keyframe_requested(self, reason: str) -> None:
         self.session.metrics.pli()
@@ -224,65 +219,38 @@ class Viewer:
             self.session.input_rejected(exc)
             return
         if isinstance(message, protocol.StatsReport):
-            self._client_report(message)
+            self.stats.client_report(message)
         elif self.player is not None:
             self.session.input_received(message, self.player, received)
-
-    def _client_report(self, report: protocol.StatsReport) -> None:
-        new_freezes = 0
-        if report.freezes is not None:
-            new_freezes = max(report.freezes - self._client_freezes, 0)
-            self._client_freezes = report.freezes
-        self.session.metrics.client_report(
-            decode_s=() if report.decode_ms is None else (report.decode_ms / 1000,),
-            jitter_buffer_delay_s=(
-                () if report.jitter_buffer_ms is None else (report.jitter_buffer_ms / 1000,)
-            ),
-            input_to_photon_s=(
-                () if report.input_to_photon_ms is None else (report.input_to_photon_ms / 1000,)
-            ),
-            freezes=new_freezes,
-            fps=report.fps,
-        )
-
-    async def _poll_stats(self) -> None:
-        """Read RTP counters and RTCP RTT/loss into the metrics every few seconds."""
-        with contextlib.suppress(asyncio.CancelledError):
-            while True:
-                await asyncio.sleep(STATS_INTERVAL)
-                if self._sender is None:
-                    continue
-                if self.relay is not None:
-                    await self.relay.report(self.session.netsim_metrics)
-                report = await self._sender.getStats()
-                for stats in report.values():
-                    if stats.type == "outbound-rtp":
-                        packets, nbytes = stats.packetsSent, stats.bytesSent
-                        last_packets, last_bytes = self._last_rtp
-                        self.session.metrics.rtp_sent(packets - last_packets, nbytes - last_bytes)
-                        self._last_rtp = (packets, nbytes)
-                    elif stats.type == "remote-inbound-rtp":
-                        loss = stats.fractionLost / 256 if stats.fractionLost is not None else None
-                        self.session.metrics.rtcp(stats.roundTripTime, loss)
 
     async def _on_connection_state(self) -> None:
         state = self.pc.connectionState
         logger.info("%r: connection %s", self, state)
         if state == "connected":
-            self.last_rtcp = time.monotonic()
-            self._stats_task = asyncio.ensure_future(self._poll_stats())
+            if not self.lifecycle.can(ViewerState.CONNECTED):
+                return  # closing already
+            self.lifecycle.to(ViewerState.CONNECTED)
+            self.liveness.connected(time.monotonic())
+            self._liveness_changed.set()
+            assert self._sender is not None
+            self._stats_task = asyncio.ensure_future(self.stats.run(self._sender, self.relay))
             self.session.viewer_connected(self)
         elif state in ("failed", "closed"):
-            self.close("failed" if state == "failed" else "closed")
+            self.close(CloseReason.FAILED if state == "failed" else CloseReason.CLOSED)
+        else:
+            self.liveness.disconnected()
+            self._liveness_changed.set()
 
-    def close(self, reason: str) -> asyncio.Task[None]:
+    def close(self, reason: CloseReason) -> asyncio.Task[None]:
         """Start closing (idempotent); await the returned task to wait for it."""
+        reason = CloseReason(reason)  # a plain string is checked against the known reasons
         if self._closing is None:
+            self.lifecycle.to(ViewerState.CLOSING)
             self._closing = asyncio.ensure_future(self._close(reason))
         return self._closing
 
-    async def _close(self, reason: str) -> None:
-        logger.info("%r: closing (%s)", self, reason)
+    async def _close(self, reason: CloseReason) -> None:
+        logger.info("%r: closing (%s)", self, reason.value)
         try:
             for task in (self._stats_task, self._watchdog):
                 if task is not None and task is not asyncio.current_task():
@@ -296,4 +264,5 @@ class Viewer:
         except Exception:
             logger.exception("%r: error while closing", self)
         finally:
+            self.lifecycle.to(ViewerState.CLOSED)
             self._on_closed(self, reason)
