@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 
 import aiohttp
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cloudarcade.bench.leak import wait_until
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
+from cloudarcade.metrics import REGISTRY
 
 from .conftest import RunningServer
+from .prometheus_tools import prometheus_tool
 
 pytestmark = pytest.mark.slow
 
@@ -27,15 +30,18 @@ def _samples(text: str) -> dict[str, float]:
 
 
 async def test_promtool_accepts_a_real_scrape_with_a_client(server: RunningServer) -> None:
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool is missing: `make test` installs the Debian package prometheus"
+    promtool = prometheus_tool("promtool")
     client = HeadlessClient(ClientOptions(url=server.url, game="probe"))
     await client.connect()
     await client.wait_for_frames(20, timeout=15)
+    received = _samples(generate_latest(REGISTRY).decode()).get(
+        "cloudarcade_inputs_received_total", 0.0)
     for _ in range(5):
         client.press("Space")
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)
+        await asyncio.sleep(0.05)  # pacing the presses
+    # Wait until the server has counted all ten messages (down and up), then scrape.
+    assert await wait_until(lambda: _samples(generate_latest(REGISTRY).decode()).get(
+        "cloudarcade_inputs_received_total", 0.0) >= received + 10, 5)
     async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as response:
         assert response.status == 200
         text = await response.text()

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from cloudarcade.bench.leak import wait_until
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.netsim import load_profiles
 from cloudarcade.server.app import SESSIONS
@@ -27,10 +28,12 @@ async def test_stream_through_profile(server: RunningServer, profile: str) -> No
         await client.wait_for_frames(10, timeout=20)
         for _ in range(4):
             client.press("Space")
-            await asyncio.sleep(0.25)
-        await asyncio.sleep(0.5)
-        reflected = [p for p in client.summary.probes if p.frame is not None]
-        assert reflected, f"no input came back through {profile}"
+            await asyncio.sleep(0.25)  # pacing, not waiting: the presses are spread out
+
+        def reflected() -> bool:
+            return any(p.frame is not None for p in client.summary.probes)
+
+        assert await wait_until(reflected, 10), f"no input came back through {profile}"
         stats = await viewer.relay.stats()
         assert stats.downlink.packets_out > 10 and stats.uplink.packets_out > 0
     finally:
