@@ -26,7 +26,7 @@ import json
 import logging
 import resource
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
 from aiohttp import web
 
@@ -97,7 +97,9 @@ class GuardedProtocol(asyncio.Protocol):
         self._tail = b""  # the last bytes seen, for a header end split across reads
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's TCP transports are not asyncio.Transport subclasses (an assert
+        # here failed every connection under uvloop, the CLI's default loop).
+        transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self._address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
         limits = self._limits()
