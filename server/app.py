@@ -16,7 +16,7 @@ from aiortc import RTCSessionDescription
 
 from cloudarcade.cc import CONTROLLERS
 from cloudarcade.encoder import CODECS, rtp_codec_for
-from cloudarcade.metrics import METRICS, REGISTRY, add_metrics_route
+from cloudarcade.metrics import METRICS, Metrics, add_metrics_route
 from cloudarcade.metrics.definitions import BUSY, OFFER_REFUSAL_REASONS
 from cloudarcade.netsim import Profile, load_profiles
 from cloudarcade.server.games import available_games
@@ -50,6 +50,8 @@ class ServerConfig:
     # ``Authorization: Bearer TOKEN`` or ``"token"`` in the JSON body.
     token: str | None = None
     limits: Limits = field(default_factory=Limits)
+    # Where sessions and offer refusals are counted (and /metrics reads).
+    metrics: Metrics = METRICS
 
 
 SESSIONS = web.AppKey("sessions", dict)
@@ -132,7 +134,8 @@ async def offer(request: web.Request) -> web.Response:
         profile = config.profiles[options.profile] if options.profile is not None else None
         session = GameSession(options, bind=config.host, profile=profile,
                               sample_dir=config.sample_dir, sample_every=config.sample_every,
-                              limits=limits, on_closed=lambda s, reason: _forget(sessions, s))
+                              metrics=config.metrics, limits=limits,
+                              on_closed=lambda s, reason: _forget(sessions, s))
         sessions[session.id] = session
     pending.count += 1
     try:
@@ -207,11 +210,6 @@ def _bearer_ok(request: web.Request, token: str) -> bool:
     return scheme.lower() == "bearer" and _token_ok(given.strip(), token)
 
 
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 # Refusals are logged at most once per (status, reason) per this many seconds:
 # a client retrying in a loop must not flood the log.
 _REFUSAL_LOG_INTERVAL = 60.0
@@ -219,7 +217,8 @@ _REFUSAL_LOG_INTERVAL = 60.0
 
 def _refuse(request: web.Request, status: int, message: str, *, reason: str | None = None,
             **headers: str) -> web.Response:
-    METRICS.offers_refused.labels(reason or OFFER_REFUSAL_REASONS.get(status, "bad_request")).inc()
+    label = reason or OFFER_REFUSAL_REASONS.get(status, "bad_request")
+    request.app[CONFIG].metrics.offers_refused.labels(label).inc()
     key = (status, message.split(":", 1)[0][:40])
     now = time.monotonic()
     logged = request.app[REFUSALS_LOGGED]
@@ -268,6 +267,6 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     app.router.add_get("/catalog", catalog)
     add_web_routes(app)
     if app[CONFIG].metrics_on_public_port:
-        add_metrics_route(app, REGISTRY)
+        add_metrics_route(app, app[CONFIG].metrics.registry)
     app.on_shutdown.append(_close_sessions)
     return app

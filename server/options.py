@@ -16,9 +16,14 @@ from cloudarcade import stacks
 from cloudarcade.cc import CONTROLLERS
 from cloudarcade.encoder import CODECS, EncoderConfig, unknown_codec_message
 from cloudarcade.server.games import available_games
+from cloudarcade.text import short
 
 STACKS = tuple(stacks.STACKS)
 ROLES = ("player", "spectator")
+# The keys of an /offer body: these, and the session options.
+OFFER_FIELDS = ("sdp", "type", "role", "join", "token")
+OPTION_FIELDS = ("game", "resolution", "fps", "codec", "bitrate", "stack", "cc", "seed",
+                 "profile")
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160
 
 _RESOLUTION = re.compile(r"([0-9]{2,5})x([0-9]{2,5})")
@@ -56,13 +61,30 @@ class SessionOptions:
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(self.width, self.height, self.fps, self.bitrate)
 
-    def updated(self, fields: dict[str, Any]) -> SessionOptions:
-        """These options with ``fields`` (raw values from JSON or flags) applied."""
+    def updated(
+        self, fields: dict[str, Any], *, profiles: Collection[str] = ()
+    ) -> SessionOptions:
+        """These options with ``fields`` (raw values from JSON or flags) applied.
+
+        A None value keeps the current one. ``profiles`` are the network
+        profile names ``profile`` may take. Unknown keys are an
+        :class:`OptionError` naming them: a misspelt option must not be
+        silently ignored.
+        """
+        unknown = sorted(set(fields) - set(OPTION_FIELDS))
+        if unknown:
+            raise OptionError(f"unknown option{'s' if len(unknown) > 1 else ''} "
+                              f"{', '.join(map(repr, unknown))}; known: {', '.join(OPTION_FIELDS)}")
         changes: dict[str, Any] = {}
         for key, value in fields.items():
             if value is None:
                 continue
-            if key == "game":
+            if key == "profile":
+                if not isinstance(value, str) or value not in profiles:
+                    raise OptionError(f"unknown profile {short(value)}; known profiles: "
+                                      f"{', '.join(profiles) or 'none'}")
+                changes["profile"] = value
+            elif key == "game":
                 changes["game"] = parse_game(value)
             elif key == "resolution":
                 changes["width"], changes["height"] = parse_resolution(value)
@@ -101,34 +123,25 @@ def parse_offer(body: object, defaults: SessionOptions, profiles: Collection[str
     if not isinstance(body, dict):
         raise OptionError("offer body: expected a JSON object with 'sdp' and 'type'")
     if body.get("type") != "offer":
-        raise OptionError(f"type: expected 'offer', got {_short(body.get('type'))}")
+        raise OptionError(f"type: expected 'offer', got {short(body.get('type'))}")
     sdp = body.get("sdp")
     if not isinstance(sdp, str) or not sdp.startswith("v=0"):
         raise OptionError("sdp: expected an SDP string starting with 'v=0'")
-    options = defaults.updated(body)
-    profile = body.get("profile", options.profile)
-    if profile is not None:
-        if not isinstance(profile, str) or profile not in profiles:
-            raise OptionError(f"unknown profile {_short(profile)}; known profiles: "
-                              f"{', '.join(profiles)}")
-        options = replace(options, profile=profile)
+    options = defaults.updated(
+        {k: v for k, v in body.items() if k not in OFFER_FIELDS}, profiles=profiles
+    )
     role = body.get("role", "player")
     if role not in ROLES:
-        raise OptionError(f"role: expected 'player' or 'spectator', got {_short(role)}")
+        raise OptionError(f"role: expected 'player' or 'spectator', got {short(role)}")
     join = body.get("join")
     if join is not None and not isinstance(join, str):
-        raise OptionError(f"join: expected a session's share token (a string), got {_short(join)}")
+        raise OptionError(f"join: expected a session's share token (a string), got {short(join)}")
     return OfferRequest(sdp=sdp, options=options, role=role, join=join)
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse_choice(field: str, value: object, known: tuple[str, ...] | list[str]) -> str:
     if not isinstance(value, str) or value not in known:
-        raise OptionError(f"unknown {field} {_short(value)}; known {field}s: {', '.join(known)}")
+        raise OptionError(f"unknown {field} {short(value)}; known {field}s: {', '.join(known)}")
     return value
 
 
@@ -144,17 +157,17 @@ def parse_codec(value: object) -> str:
 
 def parse_int(field: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool):
-        raise OptionError(f"{field}: expected an integer {low}..{high}, got {_short(value)}")
+        raise OptionError(f"{field}: expected an integer {low}..{high}, got {short(value)}")
     try:
         number = int(value)  # type: ignore[call-overload]
         assert isinstance(number, int)
     except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
-        message = f"{field}: expected an integer {low}..{high}, got {_short(value)}"
+        message = f"{field}: expected an integer {low}..{high}, got {short(value)}"
         raise OptionError(message) from None
     if isinstance(value, float) and value != number:
-        raise OptionError(f"{field}: expected an integer {low}..{high}, got {_short(value)}")
+        raise OptionError(f"{field}: expected an integer {low}..{high}, got {short(value)}")
     if not low <= number <= high:
-        raise OptionError(f"{field}: expected an integer {low}..{high}, got {_short(value)}")
+        raise OptionError(f"{field}: expected an integer {low}..{high}, got {short(value)}")
     return number
 
 
@@ -166,13 +179,13 @@ def parse_resolution(value: object) -> tuple[int, int]:
     match = _RESOLUTION.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise OptionError(
-            f"resolution: expected WIDTHxHEIGHT like 1280x720, got {_short(value)}"
+            f"resolution: expected WIDTHxHEIGHT like 1280x720, got {short(value)}"
         )
     width, height = int(match[1]), int(match[2])
     if not (320 <= width <= MAX_WIDTH and 180 <= height <= MAX_HEIGHT) or width % 2 or height % 2:
         raise OptionError(
             f"resolution: expected an even width 320..{MAX_WIDTH} and an even "
-            f"height 180..{MAX_HEIGHT}, got {_short(value)}"
+            f"height 180..{MAX_HEIGHT}, got {short(value)}"
         )
     return width, height
 
@@ -185,13 +198,13 @@ def parse_bitrate(value: object) -> int:
         match = _BITRATE.fullmatch(value) if isinstance(value, str) else None
         if match is None:
             raise OptionError(
-                f"bitrate: expected bits/s like 8M, 800k or 8000000, got {_short(value)}"
+                f"bitrate: expected bits/s like 8M, 800k or 8000000, got {short(value)}"
             )
         scale = {"": 1, "k": 1_000, "m": 1_000_000}[match[2].lower()]
         amount = float(match[1]) * scale
         if not amount < 1e12:  # also inf from a very long digit string
-            raise OptionError(f"bitrate: expected 100k..200M bits/s, got {_short(value)}")
+            raise OptionError(f"bitrate: expected 100k..200M bits/s, got {short(value)}")
         number = int(amount)
     if not 100_000 <= number <= 200_000_000:
-        raise OptionError(f"bitrate: expected 100k..200M bits/s, got {_short(value)}")
+        raise OptionError(f"bitrate: expected 100k..200M bits/s, got {short(value)}")
     return number

@@ -18,6 +18,7 @@ from typing import Final
 from aiortc import sdp as aiortc_sdp
 
 from cloudarcade.netsim import candidate_addresses
+from cloudarcade.text import short
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +47,6 @@ class CheckedOffer:
     video_codecs: frozenset[str]
 
 
-def _short(text: str, limit: int = 60) -> str:
-    return repr(text) if len(text) <= limit else repr(text[: limit - 3] + "...")
-
-
 def _check_lines(sdp: str) -> int:
     """Count the media sections; raise on the first line that is not SDP."""
     sections = 0
@@ -57,7 +54,7 @@ def _check_lines(sdp: str) -> int:
         if not line:
             continue
         if not _LINE.fullmatch(line):
-            raise OfferError(f"sdp: line {number} is not 'x=value' SDP: {_short(line)}")
+            raise OfferError(f"sdp: line {number} is not 'x=value' SDP: {short(line)}")
         if line.startswith("m="):
             sections += 1
             if sections > MAX_MEDIA_SECTIONS:
@@ -65,7 +62,7 @@ def _check_lines(sdp: str) -> int:
                                  "lines); expected video and data channels, maybe audio")
             if not _MEDIA_LINE.fullmatch(line):
                 raise OfferError(f"sdp: line {number} is not 'm=<media> <port> <proto> "
-                                 f"<formats>': {_short(line)}")
+                                 f"<formats>': {short(line)}")
     return sections
 
 
