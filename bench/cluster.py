@@ -41,8 +41,6 @@ from cloudarcade.bench.runner import finish_run, stack_results
 from cloudarcade.bench.scenario import BenchConfig
 from cloudarcade.bench.unit import UnitRecords, plan_units
 
-logger = logging.getLogger(__name__)
-
 RESOURCE = "cloudarcade_bench"
 # Seconds to wait for every node's facts before giving up on the cluster.
 PROBE_TIMEOUT = 120.0

@@ -28,8 +28,6 @@ from aiohttp import web
 
 from cloudarcade.bench.soak import rss_kib
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass
 class Resources:

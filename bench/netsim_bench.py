@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import logging
 import multiprocessing as mp
 import sys
 import time
@@ -41,8 +40,6 @@ from rich.table import Table
 from cloudarcade.bench.netsim_probe import echo_main, generator_main, probe_main
 from cloudarcade.netsim import RelayProcess, get_profile
 from cloudarcade.netsim.profile import Profile, parse_profiles
-
-logger = logging.getLogger(__name__)
 
 _CTX = mp.get_context("spawn")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 import os
 import shutil
 import socket
@@ -25,8 +24,6 @@ from cloudarcade import runtime
 from cloudarcade.bench.metadata import git_state, machine, versions
 from cloudarcade.bench.scenario import BenchConfig
 from cloudarcade.bench.unit import Unit, UnitRecords
-
-logger = logging.getLogger(__name__)
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 # Where a node looks for Chromium when a run's client is the browser.

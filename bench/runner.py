@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import shutil
 import time
 from collections.abc import Callable
@@ -38,8 +37,6 @@ from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.client.results import FrameResult, ProbeResult
 from cloudarcade.client.schedule import InputSchedule, run_schedule
 from cloudarcade.stages import TIMESTAMPS
-
-logger = logging.getLogger(__name__)
 
 STOCK_DIR = "stock"
 _KNOWN = frozenset(TIMESTAMPS)

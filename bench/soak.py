@@ -26,8 +26,6 @@ from typing import Any, TextIO
 
 import numpy as np
 
-logger = logging.getLogger(__name__)
-
 
 def rss_kib(pid: int) -> int | None:
     """VmRSS of process ``pid`` in KiB; None once it is gone."""

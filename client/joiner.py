@@ -18,15 +18,12 @@ reported once that frame's record has arrived too. Joins wait at most
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import TypeVar
 
 from cloudarcade.client.results import FrameResult, ProbeResult
 from cloudarcade.protocol import FrameTiming
-
-logger = logging.getLogger(__name__)
 
 JOIN_WINDOW = 600
 T = TypeVar("T")

@@ -7,14 +7,11 @@ made-up numbers. :func:`render_panel` and :func:`draw_overlay` are the pygame pa
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pygame
-
-logger = logging.getLogger(__name__)
 
 PANEL_ALPHA = 190
 TEXT = (235, 235, 235)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -38,8 +37,6 @@ from cloudarcade.client.nack import NackTracker
 from cloudarcade.client.receive_steps import FrameSink, NackRequests, Reassembly
 from cloudarcade.rtc.seam import ReceiverSeam
 from cloudarcade.rtc.steps import RembEstimate, RtxUnwrap, Statistics
-
-logger = logging.getLogger(__name__)
 
 # A decoded picture, its frame code (None if unreadable) and the client's stage
 # timestamps (``cloudarcade.stages`` names), called on the event loop.

@@ -10,12 +10,9 @@ late wake-up does not push every later input back. The schedule is sans-I/O;
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-
-logger = logging.getLogger(__name__)
 
 
 class InputSchedule:

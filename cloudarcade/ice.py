@@ -8,14 +8,10 @@ make aioice offer exactly the bind address.
 
 from __future__ import annotations
 
-import logging
-
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 from cloudarcade.rtc import contract
-
-logger = logging.getLogger(__name__)
 
 _bound: str | None = None
 

@@ -14,14 +14,11 @@ what was wrong and what was expected, meant for logs.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, TypeAlias
-
-logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION: Final = 1
 MAX_MESSAGE_BYTES: Final = 1024

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import abc
 import fractions
-import logging
 import time
 from dataclasses import dataclass
 from typing import ClassVar
 
 import av
-
-logger = logging.getLogger(__name__)
 
 # RTP video clock: pts are expressed on it so the sender needs no conversion.
 VIDEO_CLOCK_RATE = 90_000

@@ -8,7 +8,6 @@ registry and prints nanoseconds per frame against a 60 fps frame budget.
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import time
 
@@ -16,8 +15,6 @@ from prometheus_client import CollectorRegistry
 
 from .definitions import Metrics
 from .session import SessionMetrics
-
-logger = logging.getLogger(__name__)
 
 FRAME_BUDGET_S = 1 / 60
 SERVER_STAGES = {

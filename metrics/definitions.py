@@ -16,7 +16,6 @@ once per session.
 
 from __future__ import annotations
 
-import logging
 import platform
 from importlib import metadata
 from typing import Final
@@ -25,8 +24,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from cloudarcade.netsim.packet import DROP_REASONS
 from cloudarcade.protocol import REJECT_REASONS
-
-logger = logging.getLogger(__name__)
 
 PREFIX: Final = "cloudarcade"
 

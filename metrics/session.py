@@ -12,7 +12,6 @@ a new time series made at run time.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -30,8 +29,6 @@ from .definitions import (
     Metrics,
     input_reject_reasons,
 )
-
-logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 

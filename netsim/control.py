@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import pickle
 from collections.abc import Iterator
 from typing import Any
 
 from .profile import Profile
-
-logger = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 Message = dict[str, Any]

@@ -11,7 +11,6 @@ configured distribution for any rho, so a KS test can check it.
 from __future__ import annotations
 
 import heapq
-import logging
 import math
 from abc import ABC, abstractmethod
 from collections import deque
@@ -25,8 +24,6 @@ import numpy.typing as npt
 from .packet import Packet
 from .rng import BlockDraws
 from .stage import Stage
-
-logger = logging.getLogger(__name__)
 
 _SQRT2 = math.sqrt(2.0)
 

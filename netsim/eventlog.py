@@ -12,13 +12,10 @@ extra, after ``#``.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from pathlib import Path
 from typing import TextIO
-
-logger = logging.getLogger(__name__)
 
 
 def log_paths(path: Path) -> dict[str, Path]:

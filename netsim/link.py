@@ -8,7 +8,6 @@ could not know when the link is free.
 from __future__ import annotations
 
 import bisect
-import logging
 import math
 from abc import abstractmethod
 from typing import Any
@@ -17,8 +16,6 @@ from .packet import Packet
 from .queue import DropTail, Queue
 from .stage import Stage
 from .trace import OPPORTUNITY_BYTES, Trace, load_trace
-
-logger = logging.getLogger(__name__)
 
 #: IPv4 + UDP headers: the wire carries them, the relay only sees the payload.
 DEFAULT_OVERHEAD = 28

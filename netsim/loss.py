@@ -7,7 +7,6 @@ thing here.
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -17,8 +16,6 @@ import numpy as np
 from .packet import Packet
 from .rng import BlockDraws
 from .stage import PassStage
-
-logger = logging.getLogger(__name__)
 
 
 def _prob(opts: dict[str, Any], key: str, default: float | None = None) -> float:

@@ -8,12 +8,9 @@ time. Time is an argument: tests drive the table with a fake clock.
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Generic, TypeVar
-
-logger = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 T = TypeVar("T")

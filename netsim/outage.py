@@ -6,15 +6,12 @@ Times are relative to ``origin`` (default: the first push).
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
 from .packet import Packet
 from .rng import BlockDraws
 from .stage import PassStage
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

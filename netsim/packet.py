@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-
-logger = logging.getLogger(__name__)
 
 #: Reasons the relay drops a packet; stats, event logs and metric labels key on
 #: these strings. A stage drops for loss, queue or outage; the relay for a

@@ -17,7 +17,6 @@ See docs/netsim.md for every field. Validation errors read
 from __future__ import annotations
 
 import json
-import logging
 import math
 import tomllib
 from collections.abc import Callable
@@ -34,8 +33,6 @@ from .queue import QUEUES, create_queue
 from .rng import BlockDraws, make_rng
 from .stage import Chain, Stage
 from .trace import load_trace
-
-logger = logging.getLogger(__name__)
 
 DIRECTIONS = ("uplink", "downlink")
 _META = ("description", "source", "seed")

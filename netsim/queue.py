@@ -5,7 +5,6 @@ A queue only stores and selects; the link stage that owns it records drops.
 
 from __future__ import annotations
 
-import logging
 import math
 from abc import ABC, abstractmethod
 from collections import deque
@@ -13,8 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from .packet import Packet
-
-logger = logging.getLogger(__name__)
 
 #: netem's default limit, kept so that an unconfigured queue behaves like netem's.
 DEFAULT_LIMIT_PACKETS = 1000

@@ -6,12 +6,9 @@ in one, never shifts the numbers another stage sees.
 
 from __future__ import annotations
 
-import logging
 import zlib
 
 import numpy as np
-
-logger = logging.getLogger(__name__)
 
 
 def make_rng(seed: int, *salt: str | int) -> np.random.Generator:

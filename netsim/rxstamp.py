@@ -11,12 +11,9 @@ is re-measured every second because NTP may slew the realtime clock.
 
 from __future__ import annotations
 
-import logging
 import socket
 import struct
 import time
-
-logger = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 

@@ -9,10 +9,7 @@ stacks use that default before ICE picks a pair.
 from __future__ import annotations
 
 import itertools
-import logging
 import re
-
-logger = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 

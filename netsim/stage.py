@@ -7,14 +7,11 @@ again, so tests drive them with a fake clock and the relay with a real one.
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable
 
 from .packet import Drop, Packet
-
-logger = logging.getLogger(__name__)
 
 
 class Stage(ABC):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -10,8 +9,6 @@ from typing import Any
 import numpy as np
 
 from .packet import Drop, Packet
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,8 @@ repeats with a period equal to its last timestamp.
 from __future__ import annotations
 
 import functools
-import logging
 from dataclasses import dataclass
 from pathlib import Path
-
-logger = logging.getLogger(__name__)
 
 #: Bytes one delivery opportunity carries (Mahimahi's MTU).
 OPPORTUNITY_BYTES = 1500

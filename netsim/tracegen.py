@@ -22,7 +22,6 @@ Regenerate the shipped traces (seeds recorded in ``SHIPPED``)::
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,8 +31,6 @@ import numpy as np
 
 from .rng import make_rng
 from .trace import OPPORTUNITY_BYTES, Trace
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

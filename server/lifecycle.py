@@ -8,11 +8,8 @@ else, so a state is never a free string and never jumps.
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Mapping
 from typing import Generic, TypeVar
-
-logger = logging.getLogger(__name__)
 
 
 class CloseReason(enum.StrEnum):

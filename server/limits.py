@@ -7,11 +7,8 @@ server's knobs in one place (``ServerConfig.limits``).
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,6 @@ about 30 s to notice). A timeout of 0 turns that check off. The viewer tells
 
 from __future__ import annotations
 
-import logging
-
-logger = logging.getLogger(__name__)
-
 
 class Liveness:
     """Deadlines for one viewer; every method takes ``now`` (``time.monotonic()``)."""

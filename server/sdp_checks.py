@@ -10,7 +10,6 @@ what was expected. Pure functions: no I/O, no aiortc objects beyond its parser.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -19,8 +18,6 @@ from aiortc import sdp as aiortc_sdp
 
 from cloudarcade.netsim import candidate_addresses
 from cloudarcade.text import short
-
-logger = logging.getLogger(__name__)
 
 # A client needs two media sections (video, data channels), three with audio.
 # Each further one costs aiortc a transceiver and an ICE check list; 500 of them

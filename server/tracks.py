@@ -12,7 +12,6 @@ aiortc would. Which one a viewer gets is its media stack's choice
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,8 +23,6 @@ from aiortc.mediastreams import MediaStreamError
 from cloudarcade.encoder import EncodedFrame
 from cloudarcade.protocol import FrameTiming
 from cloudarcade.server.pipeline import RenderedFrame
-
-logger = logging.getLogger(__name__)
 
 
 class ViewerTrack(MediaStreamTrack):

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 from aiortc import RTCRtpSender
 
 from cloudarcade import protocol
 from cloudarcade.metrics import NetsimMetrics, SessionMetrics
 from cloudarcade.server.relaying import ViewerRelay
-
-logger = logging.getLogger(__name__)
 
 # How often a viewer's RTP/RTCP figures are read into the metrics.
 STATS_INTERVAL = 2.0

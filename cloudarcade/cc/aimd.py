@@ -11,12 +11,9 @@ throughput actually acknowledged.
 from __future__ import annotations
 
 import enum
-import logging
 import math
 
 from .delay import Usage
-
-logger = logging.getLogger(__name__)
 
 BETA = 0.85
 _MULTIPLICATIVE_PER_S = 1.08

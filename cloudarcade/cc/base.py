@@ -9,15 +9,12 @@ the metrics and the benchmark show.
 from __future__ import annotations
 
 import abc
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 from .history import PacketResult
 from .throughput import QueueingDelay
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

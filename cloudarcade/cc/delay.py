@@ -14,11 +14,8 @@ receiver's, so only differences within each clock are used.
 from __future__ import annotations
 
 import enum
-import logging
 from collections import deque
 from dataclasses import dataclass
-
-logger = logging.getLogger(__name__)
 
 GROUP_S = 0.005  # packets sent within this span form one group
 _BURST_ARRIVAL_S = 0.005

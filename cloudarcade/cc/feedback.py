@@ -9,13 +9,10 @@ libwebrtc's ``RemoteEstimatorProxy`` does.
 
 from __future__ import annotations
 
-import logging
 import math
 
 from .seq import SeqUnwrapper
 from .twcc import REFERENCE_MODULO, TICK_S, TICKS_PER_REFERENCE, TransportFeedback
-
-logger = logging.getLogger(__name__)
 
 #: Feedback every 50 ms: libwebrtc's default between its 50–250 ms bounds.
 DEFAULT_INTERVAL_S = 0.050

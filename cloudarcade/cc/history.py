@@ -8,12 +8,9 @@ was; ``on_feedback(feedback)`` turns a transport-cc packet into
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from .twcc import REFERENCE_MODULO, TransportFeedback
-
-logger = logging.getLogger(__name__)
 
 SEQ_MODULO = 1 << 16
 # Two seconds at 10k packets/s: feedback for anything older is useless.

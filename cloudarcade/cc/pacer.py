@@ -15,10 +15,6 @@ interval.
 
 from __future__ import annotations
 
-import logging
-
-logger = logging.getLogger(__name__)
-
 DEFAULT_FACTOR = 1.5
 DEFAULT_BURST_S = 0.020
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -19,8 +18,6 @@ from cloudarcade.netsim.netem import BACKENDS, netem_commands, netem_status
 from cloudarcade.netsim.process import RelayProcess, RelayProcessError
 from cloudarcade.netsim.profile import Profile, ProfileError, get_profile
 from cloudarcade.netsim.stats import DirectionStats
-
-logger = logging.getLogger(__name__)
 
 
 def parse_address(text: str) -> tuple[str, int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from rich.console import Console
@@ -11,8 +10,6 @@ from rich.table import Table
 
 from cloudarcade.netsim.profile import LinkSpec, ProfileError, load_profiles
 from cloudarcade.netsim.trace import load_trace
-
-logger = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -36,8 +35,6 @@ from aiortc.rtp import AnyRtcpPacket, RtpPacket, is_rtcp
 
 from cloudarcade.rtc import contract
 from cloudarcade.rtc.packet import Feedback, OutgoingRtp
-
-logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from .base import Game
 from .pong import Pong
 from .probe import Probe
 from .swarm import Swarm
 from .terrain import Terrain
-
-logger = logging.getLogger(__name__)
 
 # Listing order: the probe first, as the measuring tool, then the demos.
 _GAMES: dict[str, type[Game]] = {cls.name: cls for cls in (Probe, Pong, Swarm, Terrain)}

@@ -9,15 +9,12 @@ the arrows, WASD, the left stick or the d-pad.
 
 from __future__ import annotations
 
-import logging
 from typing import Final
 
 import numpy as np
 import pygame
 
 from .base import Game
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_SPRITES: Final = 400
 SPRITE_KINDS: Final = 8

@@ -12,7 +12,6 @@ frame count. Steer with the arrows, WASD, the left stick or the d-pad.
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Final
 
@@ -21,8 +20,6 @@ import pygame
 
 from .base import Game
 from .swarm import SPRITE_KINDS, _ship, _sprite
-
-logger = logging.getLogger(__name__)
 
 SPRITES: Final = 150
 GRAIN_LAYERS: Final = 4
