@@ -217,7 +217,7 @@ class App {
     if (figures.framesDecoded !== this._stall.frames) {
       this._stall = { frames: figures.framesDecoded, since: now };
     } else if (now - this._stall.since > STALL_MS) {
-      this.connection?._drop(`no video for ${STALL_MS / 1000} s`);
+      this.connection?.drop(`no video for ${STALL_MS / 1000} s`);
     }
   }
 

@@ -5,8 +5,9 @@
 // is complete. All candidates are host candidates on loopback/LAN: iceServers is
 // empty on purpose, nothing is asked of a STUN server.
 
-export const CHANNEL_EVENTS = "input-events";
-export const CHANNEL_STATE = "input-state";
+import { CHANNEL_EVENTS, CHANNEL_STATE } from "./protocol.js";
+
+export { CHANNEL_EVENTS, CHANNEL_STATE };
 
 const GATHER_TIMEOUT_MS = 5000;
 const CONNECT_TIMEOUT_MS = 20000;
@@ -189,11 +190,11 @@ export class Connection extends EventTarget {
     pc.addEventListener("connectionstatechange", () => {
       const state = pc.connectionState;
       clearTimeout(this._disconnectTimer);
-      if (state === "failed") this._drop("the connection to the server failed");
-      else if (state === "closed") this._drop("the server closed the connection");
+      if (state === "failed") this.drop("the connection to the server failed");
+      else if (state === "closed") this.drop("the server closed the connection");
       else if (state === "disconnected") {
         this._disconnectTimer = setTimeout(
-          () => this._drop("lost contact with the server"),
+          () => this.drop("lost contact with the server"),
           DISCONNECTED_GRACE_MS,
         );
       }
@@ -201,11 +202,12 @@ export class Connection extends EventTarget {
     // The server closing the session closes the SCTP association: the channels close
     // at once, well before ICE consent checks would notice.
     this.channels[CHANNEL_EVENTS].addEventListener("close", () => {
-      this._drop("the server ended the session");
+      this.drop("the server ended the session");
     });
   }
 
-  _drop(reason) {
+  /** Declare the connection lost (once): a "dropped" event with a ConnectError carrying `reason`. */
+  drop(reason) {
     if (this.closed || this._dropped) return;
     this._dropped = true;
     this.dispatchEvent(new CustomEvent("dropped", { detail: new ConnectError("dropped", reason) }));

@@ -4,7 +4,7 @@
 // and pad messages carry the full state and go on the unordered, no-retransmit
 // channel, at most one of each per animation frame and only when something changed.
 
-import { CHANNEL_EVENTS, CHANNEL_STATE } from "./connection.js";
+import { CHANNEL_EVENTS, CHANNEL_STATE, protocolMessage } from "./protocol.js";
 
 const CODE_RE = /^[A-Za-z0-9]{1,32}$/;
 const SEQ_MAX = 2 ** 31 - 1;
@@ -65,7 +65,7 @@ export class InputSender {
 
   _send(label, fields) {
     if (!this.connection) return null;
-    const message = { v: 1, t: fields.t, seq: this._nextSeq(), ts: this.now() / 1000, ...fields };
+    const message = protocolMessage(fields.t, { seq: this._nextSeq(), ts: this.now() / 1000, ...fields });
     return this.connection.send(label, message) ? message : null;
   }
 

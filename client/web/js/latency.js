@@ -7,7 +7,8 @@
 // tiny canvas, take its mean luma, and the first frame whose colour differs from
 // before the press is that press's photon.
 
-import { CHANNEL_EVENTS, Connection } from "./connection.js";
+import { Connection } from "./connection.js";
+import { CHANNEL_EVENTS, protocolMessage } from "./protocol.js";
 
 // server/games/probe.py: DARK_BELOW, LIGHT_ABOVE.
 const DARK_BELOW = 64;
@@ -152,12 +153,12 @@ export async function measureLatency(baseUrl, request, video, { presses = 20, on
       const flipped = watcher.next((state) => state !== null && state !== before, PRESS_TIMEOUT_MS);
       const sent = performance.now();
       seq += 1;
-      connection.send(CHANNEL_EVENTS, { v: 1, t: "key", seq, ts: sent / 1000, code: "Space", down: true });
+      connection.send(CHANNEL_EVENTS, protocolMessage("key", { seq, ts: sent / 1000, code: "Space", down: true }));
       const seen = await flipped;
       seq += 1;
-      connection.send(CHANNEL_EVENTS, {
-        v: 1, t: "key", seq, ts: performance.now() / 1000, code: "Space", down: false,
-      });
+      connection.send(CHANNEL_EVENTS, protocolMessage("key", {
+        seq, ts: performance.now() / 1000, code: "Space", down: false,
+      }));
       if (seen === null) misses += 1;
       else samples.push(Math.max(0, seen[1] - sent));
       onProgress(i + 1, presses, samples);

@@ -3,7 +3,7 @@
 // The overlay shows them; every REPORT_EVERY samples they go to the server as a
 // protocol v1 `stats` message, so its metrics know what the client sees.
 
-import { CHANNEL_EVENTS } from "./connection.js";
+import { CHANNEL_EVENTS, protocolMessage } from "./protocol.js";
 
 const SAMPLE_MS = 1000;
 const REPORT_EVERY = 2; // samples: one report every 2 s
@@ -68,9 +68,7 @@ function computeFigures(before, after, elapsedMs) {
 export function statsMessage(figures, tsSeconds, inputToPhotonMs) {
   const finite = (value) => (Number.isFinite(value) && value >= 0 ? Math.round(value * 100) / 100 : null);
   const count = (value) => (Number.isInteger(value) && value >= 0 ? value : null);
-  return {
-    v: 1,
-    t: "stats",
+  return protocolMessage("stats", {
     ts: tsSeconds,
     fps: finite(figures.fpsDecoded),
     decode_ms: finite(figures.decodeMs),
@@ -80,7 +78,7 @@ export function statsMessage(figures, tsSeconds, inputToPhotonMs) {
     rtt_ms: finite(figures.rttMs),
     packets_lost: count(figures.packetsLost),
     frames_decoded: count(figures.framesDecoded),
-  };
+  });
 }
 
 const fixed = (value, digits = 1) => (value === null || value === undefined ? "–" : value.toFixed(digits));
