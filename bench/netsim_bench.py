@@ -20,6 +20,8 @@ process's CPU. Then a 720p60 stream at 20 Mbps through the 5g-sa downlink.
 ``--realtime`` runs the relay process in SCHED_FIFO (needs CAP_SYS_NICE): on a
 busy machine it is what keeps the tail short, because then no other process
 can preempt the relay between a packet's arrival and its departure.
+``--rt-probe`` does the same for the probe and the echo, so that a pair
+compares the relay with no relay rather than the scheduler's luck.
 """
 
 from __future__ import annotations
@@ -79,9 +81,10 @@ class Pair:
         return self.added[0] <= 0.3 and self.added[1] <= 1.0
 
 
-async def tail(rates: list[float], runs: int, count: int, size: int, realtime: bool) -> list[Pair]:
-    echo, echo_conn = _child(echo_main)
-    probe, probe_conn = _child(probe_main)
+async def tail(rates: list[float], runs: int, count: int, size: int, realtime: bool,
+               rt_probe: bool) -> list[Pair]:
+    echo, echo_conn = _child(echo_main, rt_probe)
+    probe, probe_conn = _child(probe_main, rt_probe)
     echo_addr = echo_conn.recv()
     probe_conn.recv()
     ideal = get_profile("ideal")
@@ -210,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=3.0, help="pacing: seconds per point")
     parser.add_argument("--realtime", action="store_true",
                         help="run the relay process in SCHED_FIFO (needs CAP_SYS_NICE)")
+    parser.add_argument("--rt-probe", action="store_true",
+                        help="tail: run the probe and the echo in SCHED_FIFO, so that other "
+                             "processes' load moves neither side of a pair")
     args = parser.parse_args(argv)
     default = "1000,5000,20000" if args.pacing else "1000,2000,5000"
     try:
@@ -219,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pacing:
         asyncio.run(pacing(rates, args.duration, args.realtime))
         return 0
-    pairs = asyncio.run(tail(rates, args.runs, args.count, 1200, args.realtime))
+    pairs = asyncio.run(tail(rates, args.runs, args.count, 1200, args.realtime, args.rt_probe))
     print_tail(pairs, args.count, 1200)
     return 0
 

@@ -9,9 +9,11 @@ scheduling: only the path (and the echo, and the relay when there is one).
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -35,8 +37,18 @@ def _socket() -> socket.socket:
     return sock
 
 
-def echo_main(conn: Connection) -> None:
+def _realtime(on: bool) -> None:
+    """SCHED_FIFO for this process when asked (needs CAP_SYS_NICE)."""
+    if on:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        except OSError as exc:
+            print(f"netsim bench: no real-time priority ({exc})", file=sys.stderr)
+
+
+def echo_main(conn: Connection, realtime: bool = False) -> None:
     """Child process: send every datagram back to its source, until killed."""
+    _realtime(realtime)
     sock = _socket()
     conn.send(sock.getsockname())
     while True:
@@ -77,8 +89,9 @@ def _probe_run(sock: socket.socket, target: Address, rate: float, count: int,
     return rtts
 
 
-def probe_main(conn: Connection) -> None:
+def probe_main(conn: Connection, realtime: bool = False) -> None:
     """Child process: for each (target, rate, count, size) it gets, send back the RTTs."""
+    _realtime(realtime)
     sock = _socket()
     sock.setblocking(False)
     rxstamp.enable(sock)
