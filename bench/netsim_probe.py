@@ -79,7 +79,7 @@ def _probe_run(sock: socket.socket, target: Address, rate: float, count: int,
             continue
         while True:
             try:
-                data, _, kernel_ns = rxstamp.receive(sock)
+                data, _, kernel_ns, _ = rxstamp.receive(sock)
             except BlockingIOError:
                 break
             seq, sent_ns = PROBE.unpack_from(data)

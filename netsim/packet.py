@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 #: Reasons the relay drops a packet; stats, event logs and metric labels key on
 #: these strings. A stage drops for loss, queue or outage; the relay for a
 #: failed send, a source that is not the viewer's own (``source``) or a full
-#: NAT table (``mappings``): see ``netsim.mapping``.
-DROP_REASONS = ("loss", "queue", "outage", "send", "source", "mappings")
+#: NAT table (``mappings``): see ``netsim.mapping``; the kernel for a full
+#: socket buffer (``overflow``, counted by ``SO_RXQ_OVFL``).
+DROP_REASONS = ("loss", "queue", "outage", "send", "source", "mappings", "overflow")
 
 
 @dataclass(slots=True)

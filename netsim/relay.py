@@ -84,6 +84,7 @@ class Relay:
             idle_timeout=idle_timeout, cap=max_mappings, allowed=allowed
         )
         self._refusals_told: set[str] = set()
+        self._overflows: dict[int, int] = {}  # socket fd -> the kernel's drop count seen
         self._logs: list[EventLog] = []
         self.started_at = clock()
         paths = log_paths(event_log) if event_log is not None else {}
@@ -102,23 +103,34 @@ class Relay:
                     *self.address, *forward, profile.name)
 
     # -- arrivals -----------------------------------------------------------
-    def _stamped(self, sock: socket.socket) -> Iterable[tuple[bytes, Address, float, float]]:
-        """Up to ``_BATCH`` datagrams: (data, source, kernel arrival, read time)."""
+    def _stamped(
+        self, sock: socket.socket, direction: Direction
+    ) -> Iterable[tuple[bytes, Address, float, float]]:
+        """Up to ``_BATCH`` datagrams: (data, source, kernel arrival, read time).
+
+        Datagrams the kernel dropped because the socket's buffer was full are
+        counted against ``direction`` (reason ``overflow``).
+        """
         for _ in range(_BATCH):
             try:
-                data, addr, kernel_ns = rxstamp.receive(sock)
+                data, addr, kernel_ns, overflowed = rxstamp.receive(sock)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # e.g. ICMP port unreachable from an earlier send
                 logger.debug("netsim socket %s: %s", sock.getsockname(), exc)
                 return
             read_at = clock()
+            if overflowed:
+                seen = self._overflows.get(sock.fileno(), 0)
+                for _ in range(overflowed - seen):
+                    direction.refused("overflow")
+                self._overflows[sock.fileno()] = overflowed
             arrival = read_at if kernel_ns is None else self._clocks.to_monotonic(kernel_ns)
             yield data, addr, min(arrival, read_at), read_at
 
     def _on_listen(self) -> None:
         up = self.dirs["uplink"]
-        for data, addr, arrival, read_at in self._stamped(self._sock):
+        for data, addr, arrival, read_at in self._stamped(self._sock, up):
             if self.mappings.get(addr, read_at) is None:
                 refusal = self.mappings.refusal(addr)
                 if refusal is not None:
@@ -130,7 +142,7 @@ class Relay:
 
     def _on_upstream(self, sock: socket.socket, client: Address) -> None:
         down = self.dirs["downlink"]
-        for data, addr, arrival, read_at in self._stamped(sock):
+        for data, addr, arrival, read_at in self._stamped(sock, down):
             if addr != self.forward:
                 # Like a NAT: only the forward side may answer on a mapping.
                 down.refused("source")
@@ -177,6 +189,7 @@ class Relay:
 
     def _close_socket(self, sock: socket.socket) -> None:
         self._waiter.unwatch(sock)
+        self._overflows.pop(sock.fileno(), None)
         sock.close()
 
     # -- departures ---------------------------------------------------------

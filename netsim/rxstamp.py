@@ -24,26 +24,38 @@ clock = time.monotonic
 # ABI (x86_64, arm64), where SCM_TIMESTAMPNS equals SO_TIMESTAMPNS.
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+#: With each datagram, the count of datagrams the kernel dropped on this
+#: socket because its receive buffer was full (since the option was set).
+SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
 _TIMESPEC = struct.Struct("@qq")  # struct timespec: tv_sec, tv_nsec (64-bit longs)
-_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
+_COUNT = struct.Struct("@I")
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size) + socket.CMSG_SPACE(_COUNT.size)
 MAX_DATAGRAM = 65535
 
 
 def enable(sock: socket.socket) -> None:
-    """Ask the kernel to stamp every datagram ``sock`` receives."""
+    """Ask the kernel to stamp every datagram ``sock`` receives, and to tell
+    how many it dropped for want of buffer space."""
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
 
 
-def receive(sock: socket.socket) -> tuple[bytes, Address, int | None]:
-    """One datagram, its source and the kernel's CLOCK_REALTIME stamp in ns
-    (None when the socket has no stamps enabled). Raises BlockingIOError when
-    nothing is waiting, like ``recvfrom``."""
+def receive(sock: socket.socket) -> tuple[bytes, Address, int | None, int | None]:
+    """One datagram, its source, the kernel's CLOCK_REALTIME stamp in ns, and
+    the socket's overflow drop count so far (each None when not enabled or
+    not reported: the kernel sends the count once it is non-zero). Raises
+    BlockingIOError when nothing is waiting, like ``recvfrom``."""
     data, ancdata, _flags, addr = sock.recvmsg(MAX_DATAGRAM, _ANCILLARY)
+    stamp = dropped = None
     for level, kind, payload in ancdata:
-        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:
+        if level != socket.SOL_SOCKET:
+            continue
+        if kind == SCM_TIMESTAMPNS:
             sec, nsec = _TIMESPEC.unpack_from(payload)
-            return data, addr, sec * 1_000_000_000 + nsec
-    return data, addr, None
+            stamp = sec * 1_000_000_000 + nsec
+        elif kind == SO_RXQ_OVFL:
+            dropped = _COUNT.unpack_from(payload)[0]
+    return data, addr, stamp, dropped
 
 
 def measure_offset(samples: int = 5) -> int:
