@@ -64,9 +64,8 @@ def import_ray() -> Any:
     return ray
 
 
-@contextmanager
-def connected(address: str) -> Iterator[Any]:
-    """``ray`` connected to the cluster at ``address`` (``auto``: the local one)."""
+def ray_init(address: str) -> Any:
+    """``ray``, connected to the cluster at ``address`` (``auto``: the local one)."""
     ray = import_ray()
     # Never report usage to Ray's servers: all traffic stays on the cluster.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -77,6 +76,13 @@ def connected(address: str) -> Iterator[Any]:
             f"cannot connect to the Ray cluster at {address!r}: {exc}. Start one with "
             f"`ray start --head --resources='{{\"{RESOURCE}\": 1}}'` (docs/cluster.md)"
         ) from exc
+    return ray
+
+
+@contextmanager
+def connected(address: str) -> Iterator[Any]:
+    """:func:`ray_init` for the length of a ``with`` block."""
+    ray = ray_init(address)
     try:
         yield ray
     finally:

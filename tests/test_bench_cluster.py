@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+from cloudarcade.bench.capacity import CapacityConfig
+from cloudarcade.bench.capacity_ray import RayClients
+from cloudarcade.bench.cluster import ClusterError
 from cloudarcade.bench.compare import compare
 from cloudarcade.bench.dispatch import FAILED, MEASURED, NODE_LOST, Dispatch, Node
 from cloudarcade.bench.jsonl import read_probes
@@ -184,6 +187,25 @@ def test_a_sweep_on_two_nodes_writes_what_a_local_run_writes(
     assert not any(_overlap(a, b) for i, a in enumerate(attempts) for b in attempts[i + 1:])
     assert not any(u["shared_host"] for u in units)
     assert all(u["timings"]["overhead_s"] >= 0 for u in units)
+
+
+@pytest.mark.slow
+def test_capacity_clients_run_as_ray_tasks_on_the_cluster(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    command = [sys.executable, "-m", "cloudarcade.cli", "bench", "capacity", "--cluster",
+               cluster.address, "--resolution", "320x180", "--max", "2", "--start", "2",
+               "--warmup", "0.3", "--duration", "1", "--out", str(tmp_path / "cap")]
+    # Every node is on this machine: the clients would steal the server's cores.
+    with pytest.raises(ClusterError, match="no node of the cluster is on another machine"):
+        RayClients(CapacityConfig(out=tmp_path), cluster.address)
+    shared = subprocess.run([*command, "--allow-shared-host"], env=ENV, capture_output=True,
+                            text=True, timeout=150)
+    assert shared.returncode == 0, shared.stdout + shared.stderr
+    data = json.loads((tmp_path / "cap" / "capacity.json").read_text())
+    assert data["clients"] == "Ray tasks on 2 node(s)"
+    (row,) = data["rows"]
+    assert row["sessions"] == 2 and len(row["clients"]) == 2
 
 
 @pytest.mark.slow

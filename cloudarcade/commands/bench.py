@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from cloudarcade import runtime
+from cloudarcade.commands import bench_capacity
 from cloudarcade.server.options import STACKS, OptionError, parse_choice
 from cloudarcade.server.options import parse_game as _parse_game
 
@@ -55,10 +56,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--calibrate", action="store_true",
                         help="check the harness: constant delays must move the median by 2d")
     add_cluster_arguments(parser)
-    sub = parser.add_subparsers(dest="bench_command", metavar="{compare}")
+    sub = parser.add_subparsers(dest="bench_command", metavar="{compare,capacity}")
     compare = sub.add_parser("compare", help="what changed between two runs")
     compare.add_argument("a", type=Path)
     compare.add_argument("b", type=Path)
+    bench_capacity.add_parser(sub)
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"cloudarcade bench compare: {exc}", file=sys.stderr)
             return 2
         return 0
+    if args.bench_command == "capacity":
+        return bench_capacity.run(args, _console(stderr=False))
 
     from cloudarcade.bench import calibrate
     from cloudarcade.bench.runner import run_bench

@@ -1,0 +1,107 @@
+"""One headless client of a capacity ramp, in a process of its own.
+
+    python -m cloudarcade.bench.capacity_client --url URL --game pong \
+        --resolution 640x360 --fps 30 --warmup 2 --duration 10
+
+It speaks JSON lines on stdout so that the ramp can start every session's
+measurement together: ``{"event": "ready"}`` once frames flow, then it waits
+for a line on stdin (``go``), warms up, says ``{"event": "measuring"}``,
+plays (scripted key presses) for ``--duration`` seconds and ends with
+``{"event": "result", ...}``: frames decoded in the window, delivered fps and
+frame latency (server render end → client decode, one clock) percentiles.
+A failure ends with ``{"event": "error", "error": ...}`` and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from cloudarcade import runtime
+from cloudarcade.client.headless import ClientError, ClientOptions, HeadlessClient
+from cloudarcade.client.results import ClientSummary
+
+
+def say(event: str, **fields: Any) -> None:
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+async def _stdin_line() -> str:
+    return await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+
+async def measure_session(
+    options: ClientOptions, *, warmup: float, duration: float,
+    go: Callable[[], Awaitable[Any]], on_event: Callable[..., None],
+) -> dict[str, Any]:
+    """Connect, wait for ``go``, warm up, measure ``duration`` s; the window's figures.
+
+    ``on_event(name, **fields)`` is told "ready" and "measuring" (the ramp's
+    barrier); the same function runs in a local process or a Ray task.
+    """
+    client = HeadlessClient(options)
+    try:
+        await client.connect()
+        await client.wait_for_frames(1, options.connect_timeout)
+        on_event("ready")
+        await go()
+        await client.run_inputs(warmup)  # settle after the others connected; not measured
+        client.summary = ClientSummary()
+        started = time.monotonic()
+        on_event("measuring")
+        await client.run_inputs(duration)
+        window = time.monotonic() - started
+        summary = client.summary.to_dict()
+    finally:
+        await client.close()
+    client.finish()
+    return {
+        "session": client.session_id,
+        "frames": summary["frames_decoded"],
+        "window_s": round(window, 3),
+        # Frames delivered per second of the window (a stall counts against it).
+        "fps": round(summary["frames_decoded"] / window, 2) if window > 0 else 0.0,
+        "frame_latency_ms": summary["frame_latency_ms"],
+    }
+
+
+async def _main(args: argparse.Namespace) -> int:
+    options = ClientOptions(url=args.url, game=args.game, resolution=args.resolution,
+                            fps=args.fps, codec=args.codec, bitrate=args.bitrate,
+                            input_interval=args.input_interval, input_seed=args.seed)
+    try:
+        result = await measure_session(options, warmup=args.warmup, duration=args.duration,
+                                       go=_stdin_line, on_event=say)
+    except (ClientError, OSError) as exc:
+        say("error", error=f"{type(exc).__name__}: {exc}")
+        return 1
+    say("result", **result)
+    return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cloudarcade.bench.capacity_client")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--game", default="pong")
+    parser.add_argument("--resolution", default="640x360")
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--codec", default="h264")
+    parser.add_argument("--bitrate", default="2M")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--input-interval", type=float, default=0.25)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    try:
+        return runtime.run(_main(args))
+    except asyncio.CancelledError:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
