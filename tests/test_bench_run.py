@@ -56,8 +56,10 @@ async def test_short_run_writes_every_output_consistently(
         assert min(delays) <= s.latency.p50.value <= max(delays)
         # Stage breakdown present and per-probe stages sum to the end-to-end delay.
         assert {"encode", "decode", "downlink"} <= set(s.stage_medians)
-    # Every hit carries every stamp of the path; its stages, each in path order
-    # (not negative), add up to its end-to-end delay with nothing unaccounted.
+    # Every hit carries every stamp of the path; its stages, each in path order,
+    # add up to its end-to-end delay with nothing unaccounted. (A stage may be
+    # a little negative: the server stamps last_packet_sent after its send
+    # returns, and on loopback the client can complete the frame before that.)
     hits = [p for p in probes if not p.missed]
     assert hits
     for hit in hits:
@@ -68,7 +70,7 @@ async def test_short_run_writes_every_output_consistently(
         stages = stage_durations(hit.timestamps)
         unaccounted = stages.pop("unaccounted")
         assert set(stages) == {name for name, _, _ in STAGES}
-        assert min(stages.values()) >= -1e-6, stages
+        assert min(stages.values()) > -0.002, stages
         assert sum(stages.values()) == pytest.approx(hit.input_to_photon, abs=1e-6)
         assert unaccounted == pytest.approx(0.0, abs=1e-6)
     # wired adds 27 ms each way: its median is above ideal's by at least one
