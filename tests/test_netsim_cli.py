@@ -62,6 +62,11 @@ def test_profiles_bad_file_is_one_line_exit_2(
             ["--profile", "ideal", "--listen", "127.0.0.1:0", "--forward", "127.0.0.1:99999"],
             "bad address '127.0.0.1:99999'",
         ),
+        (
+            ["--profile", "ideal", "--listen", "127.0.0.1:0", "--forward", "127.0.0.1:9",
+             "--idle-timeout", "0"],
+            "--idle-timeout must be > 0 s, got 0",
+        ),
     ],
 )
 def test_netsim_bad_input_is_one_line_exit_2(
@@ -123,3 +128,19 @@ def test_netsim_standalone_relays_until_ctrl_c(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
         server.close()
+
+
+def test_netsim_netem_backend_prints_commands_or_says_why_not(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cloudarcade.netsim.netem import netem_status
+
+    argv = ["netsim", "--profile", "5g-sa", "--listen", "127.0.0.1:0", "--forward",
+            "127.0.0.1:9", "--backend", "netem"]
+    rc = _run(netsim_cmd, argv)
+    out, err = capsys.readouterr()
+    status = netem_status()
+    if status.available:
+        assert rc == 0 and out.startswith("tc qdisc replace dev lo root netem delay 4ms")
+    else:  # this project's machines: the kernel has no netem
+        assert rc == 2 and status.reason in err and "\n" not in err.strip()
