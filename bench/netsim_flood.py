@@ -95,6 +95,7 @@ async def ports_run(ports: int, idle_timeout: float, duration: float) -> None:
         # The client first, as a client that was there before the flood.
         probe_conn.send((relay.address, 500.0, int(500 * (duration + 2)), 200))
         await asyncio.sleep(0.5)
+        logger.info("flooding relay %s:%d from %d ports", *relay.address, ports)
         flood, flood_conn = _child(flood_main, relay.address, ports, duration, 2 * ports / duration)
         distinct = await _wait_recv(flood_conn)
         peak = 0
@@ -157,6 +158,7 @@ async def session_run(ports: int, profile: str, window: float, rate: float | Non
                 await asyncio.sleep(window)
                 return (client.summary.frames_decoded - n0) / (time.monotonic() - t0)
 
+            logger.info("session relay at %s:%d", *relay)
             before = await fps()
             flood, flood_conn = _child(flood_main, relay, ports, window,
                                        rate or 2 * ports / window)
