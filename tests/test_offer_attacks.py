@@ -23,12 +23,12 @@ from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.metrics import REGISTRY
 from cloudarcade.server import session as session_module
 from cloudarcade.server import viewer as viewer_module
-from cloudarcade.server.app import CONFIG, PENDING, SESSIONS
+from cloudarcade.server.app import CONFIG, PENDING, SESSIONS, ServerConfig
 from cloudarcade.server.limits import Limits
 from cloudarcade.server.listener import ConnectionCounts, GuardedSite
 
-from .conftest import RunningServer
-from .test_robust_offer import _offer_sdp
+from .conftest import RunningServer, start_server
+from .test_robust_offer import SMALL, _offer_sdp
 
 
 def _address(url: str) -> tuple[str, int]:
@@ -329,3 +329,26 @@ def test_connection_counts() -> None:
     for address in ("a", "b", "c"):
         counts.release(address)
     assert counts.total == 0 and counts.by_address == {}
+
+
+def test_the_guard_works_on_uvloop() -> None:
+    """``cloudarcade serve`` runs on uvloop, whose transports are not asyncio's classes."""
+    import uvloop
+
+    async def main() -> None:
+        config = ServerConfig(defaults=SMALL, limits=Limits(max_connections_per_address=1))
+        running = await start_server(config)
+        host, port = _address(running.url)
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await asyncio.wait_for(_read_response(reader), 10))[0] == 200
+            second, second_writer = await asyncio.open_connection(host, port)
+            assert (await asyncio.wait_for(second.read(), 10)).startswith(b"HTTP/1.1 503 ")
+            second_writer.close()
+            writer.close()
+        finally:
+            await running.runner.cleanup()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
