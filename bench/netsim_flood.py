@@ -40,6 +40,8 @@ from cloudarcade.bench.server_process import ServerProcess
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.netsim import RelayProcess, candidate_addresses, get_profile
 
+logger = logging.getLogger(__name__)
+
 _CTX = mp.get_context("spawn")
 Address = tuple[str, int]
 
