@@ -1,5 +1,5 @@
 // The input protocol in the page: channel names and the one message encoder
-// (docs/protocol.md; cloudarcade/protocol.py parses what this writes).
+// (docs/protocol.md; cloudarcade/protocol/inputs.py parses what this writes).
 
 export const PROTOCOL_VERSION = 1;
 export const CHANNEL_EVENTS = "input-events";
