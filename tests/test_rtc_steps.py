@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiortc import RTCPeerConnection
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
     RTCRtpHeaderExtensionParameters,
@@ -13,7 +14,7 @@ from cloudarcade.client.assembler import AssembledFrame
 from cloudarcade.client.nack import NackTracker
 from cloudarcade.client.receive_steps import NackRequests, Reassembly
 from cloudarcade.rtc.packet import OutgoingRtp
-from cloudarcade.rtc.seam import RtpIn, TransportSeam, TransportStep
+from cloudarcade.rtc.seam import ReceiverSeam, ReceiveStep, RtpIn, TransportSeam, TransportStep
 from cloudarcade.rtc.steps import RtxUnwrap, Statistics
 
 H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
@@ -140,3 +141,31 @@ async def test_transport_seam_hands_rtp_to_steps_and_passes_rtcp_through() -> No
     assert transport.out[1] == rtcp
     assert OutgoingRtp.parse(transport.out[0]).extensions == {5: b"\x00\x00\x00"}
     assert step.sent_sizes == [len(transport.out[0])]
+
+
+class _Recorder(ReceiveStep):
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, float]] = []
+
+    def rtp(self, item: RtpIn, now: float) -> RtpIn | None:
+        self.seen.append((item.packet.sequence_number, now))
+        return item
+
+
+async def test_receiver_seam_keeps_aiortcs_enabled_check_and_source_tracking() -> None:
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+        seam = ReceiverSeam(receiver, clock=lambda: 5.0)
+        step = _Recorder()
+        seam.steps.append(step)
+        seam.install()
+        await receiver._handle_rtp_packet(_packet(1, 0, True, b"x"), arrival_time_ms=0)
+        assert step.seen == [(1, 5.0)]
+        assert [s.source for s in receiver.getSynchronizationSources()] == [1234]
+        receiver._enabled = False  # as aiortc does, a disabled receiver drops packets
+        await receiver._handle_rtp_packet(_packet(2, 0, True, b"x"), arrival_time_ms=0)
+        assert step.seen == [(1, 5.0)]
+        seam.close()
+    finally:
+        await pc.close()

@@ -11,6 +11,7 @@ when ``pyproject.toml``'s pins and these disagree.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from importlib import metadata
 from types import ModuleType
@@ -81,7 +82,9 @@ def check_modules() -> None:
         require(importlib.import_module(module_name), (name,))
 
 
+@functools.cache
 def check() -> None:
-    """Versions and module-level names; the per-instance checks run in each seam."""
+    """Versions and module-level names (once per process); the per-instance checks run
+    in each seam."""
     check_versions()
     check_modules()
