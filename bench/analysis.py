@@ -298,7 +298,7 @@ def summarize(
     """One (profile, cell)'s summary.
 
     ``extra`` may hold ``profile``, ``cell`` (else taken from the records),
-    ``stack``, ``packet_loss`` (ratio 0..1, from the transport stats),
+    ``stack``, ``client``, ``packet_loss`` (ratio 0..1, from the transport stats),
     ``resolution`` (``"1280x720"``) and ``fps`` (for the MOS); everything in it
     is kept in ``summary.extra``.
     """
@@ -314,7 +314,8 @@ def summarize(
         raise ValueError(f"records of other (profile, cell) pairs: {sorted(mixed)}")
 
     stack = str(extra.get("stack", "cloudarcade"))
-    summary = ProfileSummary(profile=profile, cell=cell, stack=stack)
+    summary = ProfileSummary(profile=profile, cell=cell, stack=stack,
+                             client=str(extra.get("client", "headless")))
     summary.latency = latency_stats(
         probes, confidence=confidence, n_resamples=n_resamples, seed=seed
     )

@@ -37,7 +37,7 @@ from cloudarcade.bench.dispatch import Attempt, Dispatch, Node
 from cloudarcade.bench.metadata import git_state
 from cloudarcade.bench.node import host_key, node_facts, refusal, run_unit_here
 from cloudarcade.bench.report import RunResults
-from cloudarcade.bench.runner import finish_run, stack_results
+from cloudarcade.bench.runner import finish_run, run_key, stack_results
 from cloudarcade.bench.scenario import BenchConfig
 from cloudarcade.bench.unit import UnitRecords, plan_units
 
@@ -258,7 +258,7 @@ class ClusterRun:
         for extra in records.extras.values():
             extra["node"] = attempt.node.label
             extra["shared_host"] = shared
-        stack = self.results[attempt.unit.stack]
+        stack = self.results[run_key(attempt.unit.client, attempt.unit.stack)]
         stack.open()
         records.replay(stack)
         timings = dict(records.timings)

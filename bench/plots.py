@@ -70,7 +70,7 @@ def plot_stages(summaries: Sequence[ProfileSummary], path: str | os.PathLike[str
     """Stacked horizontal bars of the stage medians per summary, with the end-to-end median."""
     fig = Figure(figsize=(9, 1.5 + 0.6 * max(1, len(summaries))))
     ax = fig.add_subplot()
-    labels = [f"{s.profile} {s.cell} ({s.stack})" for s in summaries]
+    labels = [f"{s.profile} {s.cell} ({s.client} {s.stack})" for s in summaries]
     y = np.arange(len(summaries))
     left = np.zeros(len(summaries))
     colors = list(matplotlib.colormaps["tab20"](np.linspace(0, 1, len(STAGE_NAMES))))

@@ -150,12 +150,12 @@ def _kv_html(data: dict[str, Any]) -> str:
 
 def _stage_table(summaries: list[ProfileSummary]) -> str:
     names = list(dict.fromkeys(n for s in summaries for n in s.stage_medians))
-    header = ["profile", "cell", "stack", *names, "sum", "e2e p50", "sum - e2e"]
+    header = ["profile", "cell", "client", "stack", *names, "sum", "e2e p50", "sum - e2e"]
     rows = []
     for s in summaries:
         c = s.stage_check
         rows.append(
-            [s.profile, s.cell, s.stack]
+            [s.profile, s.cell, s.client, s.stack]
             + [ms(s.stage_medians.get(n), 2) for n in names]
             + [ms(c.sum_of_medians, 2), ms(c.end_to_end_median, 2), ms(c.discrepancy, 2)]
         )

@@ -1,11 +1,13 @@
-"""Runs a benchmark: server subprocess, netsim relay (in the server), headless client.
+"""Runs a benchmark: server subprocess, netsim relay (in the server), bench clients.
 
-For each stack (tuned, then the stock-aiortc baseline), cell and profile it
-connects a client, warms up, sends probes open-loop (jittered against the game
-tick), and writes one ``ProbeRecord`` per probe and one ``FrameRecord`` per
-frame to JSONL as it goes. The summary, table and report are computed from
-those records at the end, or from what there is when the run is interrupted.
-Stock results go to ``OUT/stock/`` so that each directory holds one stack.
+For each client kind (bench/clients.py: headless, chromium), stack (tuned, then
+the stock-aiortc baseline), cell and profile it connects a client, warms up,
+sends probes open-loop (jittered against the game tick), and writes one
+``ProbeRecord`` per probe and one ``FrameRecord`` per frame to JSONL as it goes.
+The summary, table and report are computed from those records at the end, or
+from what there is when the run is interrupted. Stock results go to
+``OUT/stock/`` and another client's to ``OUT/CLIENT/`` (its stock to
+``OUT/CLIENT/stock/``), so that each directory holds one client and stack.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import contextlib
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cloudarcade.bench.analysis import psnr, ssim, summarize_all
+from cloudarcade.bench.clients import HEADLESS, ClientKind, create_client_kind
 from cloudarcade.bench.jsonl import FRAMES_FILE, PROBES_FILE, JsonlWriter
 from cloudarcade.bench.metadata import write_metadata
 from cloudarcade.bench.records import DROP_ENCODE_SKIP, DROP_NETWORK, FrameRecord, ProbeRecord
@@ -33,7 +36,7 @@ from cloudarcade.bench.server_process import ServerProcess
 from cloudarcade.bench.summary import SUMMARY_FILE, write_summary
 from cloudarcade.bench.table import render_table
 from cloudarcade.bench.unit import RecordSink, Unit, plan_units
-from cloudarcade.client.headless import ClientOptions, HeadlessClient
+from cloudarcade.client.headless import ClientOptions
 from cloudarcade.client.results import FrameResult, ProbeResult
 from cloudarcade.client.schedule import InputSchedule, run_schedule
 from cloudarcade.stages import TIMESTAMPS
@@ -42,8 +45,15 @@ STOCK_DIR = "stock"
 _KNOWN = frozenset(TIMESTAMPS)
 
 
-def stack_dir(out: Path, stack: str) -> Path:
-    return out / STOCK_DIR if stack == "stock" else out
+def stack_dir(out: Path, stack: str, client: str = HEADLESS) -> Path:
+    base = out if client == HEADLESS else out / client
+    return base / STOCK_DIR if stack == "stock" else base
+
+
+def run_key(client: str, stack: str) -> str:
+    """The key of a (client, stack) in a run's results: ``tuned``, ``stock``,
+    ``chromium/tuned``, ``chromium/stock``, ..."""
+    return stack if client == HEADLESS else f"{client}/{stack}"
 
 
 @dataclass
@@ -110,6 +120,7 @@ class Measurement:
         profile: str,
         results: RecordSink,
         advance: Callable[[], None],
+        kind: ClientKind | None = None,
     ) -> None:
         self.config = config
         self.stack = stack
@@ -121,7 +132,9 @@ class Measurement:
         self._probe_index: dict[int, int] = {}
         self._frame_ids: set[int] = set()
         self._sampled: list[FrameResult] = []
-        self.client = HeadlessClient(
+        self._presses: list[asyncio.Future[None]] = []
+        self.kind = kind or create_client_kind(HEADLESS)
+        self.client = self.kind.create(
             ClientOptions(
                 url=url, game=config.game, resolution=cell.resolution, fps=cell.fps,
                 codec=cell.codec, bitrate=cell.bitrate, stack=stack, seed=config.seed,
@@ -144,6 +157,7 @@ class Measurement:
             schedule = InputSchedule(config.probe_interval, seed=config.seed,
                                      start=time.monotonic(), count=config.probes)
             await run_schedule(schedule, self._probe)
+            await asyncio.gather(*self._presses)
             # Open loop: the last probe gets its full timeout, then anything
             # still pending is a miss.
             await asyncio.sleep(config.probe_timeout)
@@ -160,11 +174,16 @@ class Measurement:
             "fps": self.cell.fps, "codec": self.cell.codec, "bitrate": self.cell.bitrate,
             "session": client.session_id,
             "rtp_bitrate_bps": _bitrate(rtp_start, rtp_end),
+            "client": self.kind.name, **client.extras(),
         }
 
     def _probe(self) -> None:
-        seq = self.client.press("Space")
-        self._probe_index[seq] = len(self._probe_index)
+        # A browser's press is a round trip to the page: it runs beside the schedule.
+        self._presses.append(asyncio.ensure_future(self._press(len(self._presses))))
+
+    async def _press(self, index: int) -> None:
+        seq = await self.client.probe("Space")
+        self._probe_index[seq] = index
         self._advance()
 
     def _on_probe(self, probe: ProbeResult) -> None:
@@ -246,14 +265,29 @@ def server_args(config: BenchConfig, extra: list[str] | None = None) -> list[str
 
 
 async def measure_unit(
-    config: BenchConfig, unit: Unit, url: str, sink: RecordSink, advance: Callable[[], None]
+    config: BenchConfig,
+    unit: Unit,
+    url: str,
+    sink: RecordSink,
+    advance: Callable[[], None],
+    kind: ClientKind | None = None,
 ) -> None:
     """Measure one unit against the server at ``url``; its records go to ``sink``.
 
-    The one way a unit is run, locally (:func:`run_bench`) and on a cluster
-    node (:mod:`cloudarcade.bench.node`).
+    The one way a unit is run, locally (:func:`run_bench`, which starts each
+    client kind once and passes it) and on a cluster node
+    (:mod:`cloudarcade.bench.node`, where ``kind`` is None: it is started here).
     """
-    await Measurement(config, url, unit.stack, unit.cell, unit.profile, sink, advance).run()
+    own = kind is None
+    kind = kind or create_client_kind(unit.client)
+    if own:
+        await kind.start()
+    try:
+        await Measurement(config, url, unit.stack, unit.cell, unit.profile, sink, advance,
+                          kind).run()
+    finally:
+        if own:
+            await kind.stop()
 
 
 async def run_bench(
@@ -262,7 +296,8 @@ async def run_bench(
     console: Console | None = None,
     extra_server_args: list[str] | None = None,
 ) -> dict[str, RunResults]:
-    """Run every (stack, cell, profile) and write all outputs; returns each stack's results."""
+    """Run every unit and write all outputs; returns each (client, stack)'s results
+    by :func:`run_key`."""
     console = console or Console(stderr=True)
     config.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -270,6 +305,7 @@ async def run_bench(
     server = ServerProcess(args=server_args(config, extra_server_args),
                            log_path=config.out / "server.log")
     results = stack_results(config)
+    kinds: dict[str, ClientKind] = {}
     interrupted = False
     try:
         url = await server.start()
@@ -278,17 +314,25 @@ async def run_bench(
             TimeElapsedColumn(), console=console, transient=False,
         ) as progress:
             for unit in plan_units(config):
-                results[unit.stack].open()
-                label = f"{unit.profile:<13} {unit.cell.name} {unit.stack}"
+                if unit.client not in kinds:  # a browser starts once per run
+                    kinds[unit.client] = create_client_kind(unit.client)
+                    await kinds[unit.client].start()
+                sink = results[run_key(unit.client, unit.stack)]
+                sink.open()
+                label = f"{unit.profile:<13} {unit.cell.name} {unit.stack} ({unit.client})"
                 task = progress.add_task(label, total=config.probes)
                 await measure_unit(
-                    config, unit, url, results[unit.stack],
+                    config, unit, url, sink,
                     lambda task=task: progress.advance(task),  # type: ignore[misc]
+                    kinds[unit.client],
                 )
     except asyncio.CancelledError:
         interrupted = True
         console.print("[yellow]interrupted: writing what was measured[/]")
     finally:
+        for kind in kinds.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await kind.stop()
         for each in results.values():
             each.close()
         with contextlib.suppress(asyncio.CancelledError):
@@ -301,8 +345,11 @@ async def run_bench(
 
 
 def stack_results(config: BenchConfig) -> dict[str, StackResults]:
-    """One (not yet opened) :class:`StackResults` per stack of the run."""
-    return {stack: StackResults(stack_dir(config.out, stack)) for stack in config.stacks}
+    """One (not yet opened) :class:`StackResults` per client and stack, by :func:`run_key`."""
+    return {
+        run_key(client, stack): StackResults(stack_dir(config.out, stack, client))
+        for client in config.clients for stack in config.stacks
+    }
 
 
 def finish_run(
@@ -315,16 +362,38 @@ def finish_run(
     extra_metadata: dict[str, Any] | None = None,
 ) -> dict[str, RunResults]:
     """Summaries, metadata, the table and the report of a run whose writers are closed."""
-    runs = {stack: r.summarize(config.seed) for stack, r in results.items() if r.probes}
+    runs = {key: r.summarize(config.seed) for key, r in results.items() if r.probes}
     write_metadata(config, started=started, finished=time.time(), interrupted=interrupted,
                    extra=extra_metadata)
-    everything = [s for stack in config.stacks if stack in runs for s in runs[stack].summaries]
+    everything = [s for run in runs.values() for s in run.summaries]
     if everything:
         console.print(render_table(everything))
-    # The report draws on the records held here; only the metadata is read back.
-    if "tuned" in runs:
-        report = write_report_for(read_notes(runs["tuned"]), baseline=runs.get("stock"))
-        console.print(f"report: {report}")
-    elif "stock" in runs:
-        console.print(f"report: {write_report_for(read_notes(runs['stock']))}")
+        # The report draws on the records held here; only the metadata is read back.
+        console.print(f"report: {write_run_report(config.out, runs)}")
     return runs
+
+
+def write_run_report(
+    out: Path, runs: dict[str, RunResults], calibration: dict[str, Any] | None = None
+) -> Path:
+    """One report of every (client, stack) of a run, in ``out``.
+
+    Every summary goes into the table (its client and stack in their columns);
+    the probes of all but the headless tuned run are labelled in the plots
+    (``[stock]``, ``[chromium]``, ``[chromium/stock]``). The frame plots are the
+    first run's.
+    """
+    first = next(iter(runs.values()))
+    probes = []
+    for key, run in runs.items():
+        label = key.removesuffix("/tuned")
+        probes += run.probes if key == "tuned" else [
+            replace(p, profile=f"{p.profile} [{label}]") for p in run.probes]
+    combined = RunResults(
+        out, probes=probes, frames=first.frames,
+        summaries=[s for run in runs.values() for s in run.summaries],
+    )
+    combined = read_notes(combined)
+    if calibration is not None:
+        combined.calibration = calibration
+    return write_report_for(combined)

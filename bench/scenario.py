@@ -80,6 +80,8 @@ class BenchConfig:
     profiles: list[str] = field(default_factory=lambda: list(DEFAULT_PROFILES))
     cells: list[Cell] = field(default_factory=lambda: [Cell("h264", 1280, 720, 60, 8_000_000)])
     stacks: list[str] = field(default_factory=lambda: ["tuned", "stock"])
+    # Bench clients by name (bench/clients.py): headless, chromium.
+    clients: list[str] = field(default_factory=lambda: ["headless"])
     game: str = "probe"
     probes: int = 80
     # Probes are sent open-loop at this mean interval, jittered ±50% so they

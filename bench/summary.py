@@ -117,13 +117,15 @@ class ProfileSummary:
     """Everything measured for one (profile, cell) of a run.
 
     ``stack`` is ``"cloudarcade"`` for our path and ``"stock"`` for the stock
-    aiortc baseline; ``extra`` carries what the runner passed in (codec,
+    aiortc baseline; ``client`` the bench client that measured it (``headless``,
+    ``chromium``: bench/clients.py); ``extra`` carries what the runner passed in (codec,
     resolution, fps, target bitrate, ...).
     """
 
     profile: str
     cell: str
     stack: str = "cloudarcade"
+    client: str = "headless"
     latency: LatencyStats = field(default_factory=LatencyStats)
     stage_medians: dict[str, float] = field(default_factory=dict)
     stage_check: StageCheck = field(default_factory=StageCheck)
@@ -155,6 +157,7 @@ class ProfileSummary:
                 profile=str(data["profile"]),
                 cell=str(data["cell"]),
                 stack=str(data.get("stack", "cloudarcade")),
+                client=str(data.get("client", "headless")),
                 latency=LatencyStats.from_dict(data.get("latency", {})),
                 stage_medians=dict(data.get("stage_medians", {})),
                 stage_check=StageCheck.from_dict(data.get("stage_check")),

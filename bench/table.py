@@ -35,13 +35,15 @@ def estimate_text(est: Estimate, *, with_ci: bool = True) -> str:
     return f"{ms(est.value)} [{bound(est.low)}, {bound(est.high)}]"
 
 
-def baseline_ratios(summaries: Sequence[ProfileSummary]) -> dict[tuple[str, str], dict[str, float]]:
-    """For each non-stock summary with a ``stack="stock"`` twin (same profile, cell):
-    our p50 and p99 divided by stock's. Below 1 means we are faster."""
-    stock = {s.key: s for s in summaries if s.stack == STOCK}
-    out: dict[tuple[str, str], dict[str, float]] = {}
+def baseline_ratios(
+    summaries: Sequence[ProfileSummary],
+) -> dict[tuple[str, str, str], dict[str, float]]:
+    """For each non-stock summary with a ``stack="stock"`` twin (same profile, cell
+    and client): our p50 and p99 divided by stock's. Below 1 means we are faster."""
+    stock = {(s.key, s.client): s for s in summaries if s.stack == STOCK}
+    out: dict[tuple[str, str, str], dict[str, float]] = {}
     for s in summaries:
-        base = stock.get(s.key)
+        base = stock.get((s.key, s.client))
         if s.stack == STOCK or base is None:
             continue
         ratios: dict[str, float] = {}
@@ -50,7 +52,7 @@ def baseline_ratios(summaries: Sequence[ProfileSummary]) -> dict[tuple[str, str]
             theirs = getattr(base.latency, name).value
             if ours is not None and theirs:
                 ratios[name] = ours / theirs
-        out[s.key] = ratios
+        out[_ratio_key(s)] = ratios
     return out
 
 
@@ -61,7 +63,7 @@ def table_rows(
     only when some summary has a stock baseline."""
     ratios = baseline_ratios(summaries)
     header = [
-        "profile", "cell", "stack", "probes", "misses",
+        "profile", "cell", "client", "stack", "probes", "misses",
         "p50 ms [95% CI]", "p95 ms [95% CI]", "p99 ms [95% CI]", "max ms",
         "fps", "harmonic fps", "freezes", "frozen s", "dropped",
         "Mbit/s", "loss %", "PSNR dB", "SSIM", "MOS",
@@ -76,7 +78,7 @@ def table_rows(
     for s in summaries:
         lat, t = s.latency, s.timing
         row = [
-            s.profile, s.cell, s.stack, str(lat.count), str(lat.misses),
+            s.profile, s.cell, s.client, s.stack, str(lat.count), str(lat.misses),
             estimate_text(lat.p50), estimate_text(lat.p95), estimate_text(lat.p99),
             estimate_text(lat.max, with_ci=False),
             _num(t.fps), _num(t.harmonic_fps), str(t.freeze_count), f"{t.freeze_total:.2f}",
@@ -86,7 +88,7 @@ def table_rows(
             _num(s.psnr_mean), _num(s.ssim_mean, 3), _num(s.mos, 2),
         ]
         if ratios:
-            r = ratios.get(s.key, {}) if s.stack != STOCK else {}
+            r = ratios.get(_ratio_key(s), {}) if s.stack != STOCK else {}
             row += [_num(r.get("p50"), 2), _num(r.get("p99"), 2)]
         if nodes:
             row.append(node_text(s))
@@ -108,9 +110,15 @@ _SHORT = {
 
 # The columns the terminal table keeps (the report has them all).
 TERMINAL_COLUMNS = (
-    "profile", "cell", "stack", "probes", "misses", "p50 ms [95% CI]", "p95 ms [95% CI]",
-    "p99 ms [95% CI]", "fps", "freezes", "Mbit/s", "loss %", "MOS", "p50 / stock", "node",
+    "profile", "cell", "client", "stack", "probes", "misses", "p50 ms [95% CI]",
+    "p95 ms [95% CI]", "p99 ms [95% CI]", "fps", "freezes", "Mbit/s", "loss %", "MOS",
+    "p50 / stock", "node",
 )
+
+
+def _ratio_key(s: ProfileSummary) -> tuple[str, str, str]:
+    """Ratios are per (profile, cell) and client: a browser's against stock in the browser."""
+    return (s.profile, s.cell, s.client)
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -134,8 +142,9 @@ def render_table(summaries: Sequence[ProfileSummary], title: str | None = None) 
     rows = [[row[i].split(" [")[0] for i in keep] for row in full_rows]
     table = Table(title=title or "input-to-photon by profile", header_style="bold",
                   box=box.SIMPLE_HEAD, pad_edge=False)
-    for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i < 3 else "right", no_wrap=i < 2)
+    for name in header:
+        text = name in ("profile", "cell", "client", "stack")
+        table.add_column(name, justify="left" if text else "right", no_wrap=text)
     for row in rows:
         table.add_row(*row)
     return table

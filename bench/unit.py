@@ -17,26 +17,31 @@ from cloudarcade.bench.scenario import BenchConfig, Cell
 
 @dataclass(frozen=True)
 class Unit:
-    """One measurement: a client session with its probes, on one server."""
+    """One measurement: a client session with its probes, on one server.
+
+    ``client`` is the bench client that measures it (bench/clients.py).
+    """
 
     stack: str
     cell: Cell
     profile: str
     seed: int
+    client: str = "headless"
 
     @property
     def label(self) -> str:
-        return f"{self.profile} {self.cell.name} {self.stack} seed={self.seed}"
+        return f"{self.profile} {self.cell.name} {self.stack} {self.client} seed={self.seed}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"stack": self.stack, "cell": self.cell.name, "profile": self.profile,
-                "seed": self.seed}
+                "seed": self.seed, "client": self.client}
 
 
 def plan_units(config: BenchConfig) -> list[Unit]:
     """Every unit of a run, in the order a local run measures them."""
     return [
-        Unit(stack, cell, profile, config.seed)
+        Unit(stack, cell, profile, config.seed, client)
+        for client in config.clients
         for stack in config.stacks
         for cell in config.cells
         for profile in config.profiles

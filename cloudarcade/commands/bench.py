@@ -12,7 +12,7 @@ import asyncio
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -22,6 +22,7 @@ from cloudarcade.server.options import STACKS, OptionError, parse_choice
 from cloudarcade.server.options import parse_game as _parse_game
 
 if TYPE_CHECKING:
+    from cloudarcade.bench.report import RunResults
     from cloudarcade.bench.scenario import BenchConfig
 
 
@@ -40,6 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--bitrate", default="8M")
     parser.add_argument("--stack", default="tuned,stock",
                         help="tuned (ours), stock (aiortc's own, the baseline), or both")
+    parser.add_argument("--client", default="headless",
+                        help="who measures: headless (the Python client, photon = decoded), "
+                             "chromium (the page in Debian's Chromium, photon = presented), "
+                             "or both, comma-separated, side by side")
     parser.add_argument("--probes", type=int, default=80, help="probes per profile and cell")
     parser.add_argument("--probe-interval", type=float, default=0.15,
                         help="mean seconds between probes (jittered ±50%%)")
@@ -76,16 +81,21 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> BenchConfig:
+    from cloudarcade.bench.clients import check_client
     from cloudarcade.bench.scenario import BenchConfig, build_cells, parse_list
 
     out = args.out or Path("results") / datetime.now().strftime("bench-%Y%m%d-%H%M%S")
     stacks = [parse_choice("stack", s, STACKS) for s in parse_list(args.stack)]
+    try:
+        clients = list(dict.fromkeys(check_client(c) for c in parse_list(args.client)))
+    except ValueError as exc:
+        raise OptionError(f"client: {exc}") from None
     if args.probes < 1:
         raise OptionError(f"probes: expected at least 1, got {args.probes}")
     return BenchConfig(
         out=out, profiles=parse_list(args.profiles),
         cells=build_cells(args.codec, args.resolution, args.fps, args.bitrate),
-        stacks=stacks, game=_parse_game(args.game), probes=args.probes,
+        stacks=stacks, clients=clients, game=_parse_game(args.game), probes=args.probes,
         probe_interval=args.probe_interval, probe_timeout=args.probe_timeout,
         warmup=args.warmup, seed=args.seed, metrics_port=args.metrics_port,
         extra_profiles=args.profiles_file,
@@ -138,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"cloudarcade bench: {exc}", file=sys.stderr)
         return 2
     console.print(f"cloudarcade bench → {config.out}  ({len(config.profiles)} profiles × "
-                  f"{len(config.cells)} cells × {', '.join(config.stacks)}, "
+                  f"{len(config.cells)} cells × {', '.join(config.stacks)} × "
+                  f"{', '.join(config.clients)} client, "
                   f"{config.probes} probes each)")
     try:
         if args.cluster is not None:
@@ -157,24 +168,36 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"stopped; partial results in {config.out}")
         return 130
     if args.calibrate:
-        from cloudarcade.bench.report import RunResults, write_report_for
+        return _calibrate(config, runs, console)
+    return 0
 
-        # The run's probes are in memory; the report is redone with the calibration in it.
-        tuned = runs.get("tuned") or RunResults(config.out)
-        result = calibrate.write_calibration(config.out, tuned.probes)
-        tuned.calibration = result
-        write_report_for(tuned)
+
+def _calibrate(config: BenchConfig, runs: dict[str, RunResults], console: Console) -> int:
+    """Check each client's tuned run; calibration.json in its directory, all in the report."""
+    from cloudarcade.bench import calibrate
+    from cloudarcade.bench.runner import run_key, stack_dir, write_run_report
+
+    results: dict[str, dict[str, Any]] = {}
+    for client in config.clients:
+        run = runs.get(run_key(client, "tuned"))
+        probes = run.probes if run is not None else []
+        result = calibrate.write_calibration(stack_dir(config.out, "tuned", client), probes)
+        results[client] = result
         for check in result["checks"]:
             console.print(
-                f"+{check['delay_ms_each_way']} ms each way: median moved "
+                f"{client}: +{check['delay_ms_each_way']} ms each way: median moved "
                 f"{_fmt(check['measured_shift_ms'])} ms (expected {check['expected_shift_ms']}), "
                 f"error {_fmt(check['error_ms'])} ms"
             )
-        console.print(f"relay overhead (ideal − no relay): {_fmt(result['relay_overhead_ms'])} ms; "
-                      f"calibration {'PASSED' if result['passed'] else 'FAILED'} "
+        console.print(f"{client}: relay overhead (ideal − no relay): "
+                      f"{_fmt(result['relay_overhead_ms'])} ms; calibration "
+                      f"{'PASSED' if result['passed'] else 'FAILED'} "
                       f"(±{result['tolerance_ms']} ms)")
-        return 0 if result["passed"] else 1
-    return 0
+    if runs:
+        # One client: its result as it is; several: by client.
+        only = next(iter(results.values())) if len(results) == 1 else results
+        write_run_report(config.out, runs, calibration=only)
+    return 0 if all(r["passed"] for r in results.values()) else 1
 
 
 def _console(*, stderr: bool) -> Console:

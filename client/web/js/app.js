@@ -5,8 +5,10 @@
 // with the reason once retrying cannot help or the attempts run out.
 //
 // URL parameters: ?join=TOKEN&role=spectator|player joins a shared session at once;
-// game, resolution, fps, codec, bitrate preset the form; autoconnect=1 connects at once.
+// game, resolution, fps, codec, bitrate preset the form; stack, profile and seed go into
+// the offer as they are; autoconnect=1 connects at once.
 
+import { BenchProbe } from "./bench.js";
 import { backoffDelay, ConnectError, Connection, receivableCodecs } from "./connection.js";
 import { InputSender } from "./input.js";
 import { measureLatency } from "./latency.js";
@@ -15,6 +17,9 @@ import { overlayRows, StatsMonitor } from "./stats.js";
 const MAX_ATTEMPTS = 8;
 const STALL_MS = 6000; // Connected but no new frame for this long: treat as lost.
 const FIELDS = ["game", "resolution", "fps", "codec", "bitrate"];
+// Offer fields the form does not show, taken from the page URL as they are (the server
+// validates them): the stack (tuned|stock) and a netsim profile on the media path.
+const URL_FIELDS = ["stack", "profile", "seed"];
 
 const $ = (id) => document.getElementById(id);
 
@@ -52,6 +57,8 @@ class App {
     this.lastError = null;
     this.latency = null;
     this.info = null;
+    // The bench's instrument (bench/chromium_client.py); idle unless started.
+    this.bench = new BenchProbe(this);
     this._retryTimer = null;
     this._generation = 0; // Bumped on every connect/disconnect: late results of old ones are ignored.
     this._stall = { frames: -1, since: 0 };
@@ -66,7 +73,10 @@ class App {
     for (const name of FIELDS) {
       const value = this.params.get(name);
       const select = $(name);
-      if (value && [...select.options].some((o) => o.value === value)) select.value = value;
+      if (!value) continue;
+      // A value the list lacks (the bench's 2M or 800x600) is added; the server validates it.
+      if (![...select.options].some((o) => o.value === value)) select.add(new Option(value, value));
+      select.value = value;
     }
     const codecs = receivableCodecs();
     for (const option of $("codec").options) {
@@ -125,6 +135,10 @@ class App {
   request() {
     // A joiner watches the host's stream: the session's own settings apply.
     const request = this.join ? { join: this.join } : this._settings();
+    for (const name of URL_FIELDS) {
+      const value = this.params.get(name);
+      if (value && !this.join) request[name] = name === "seed" ? Number(value) : value;
+    }
     request.role = this.role;
     if (this.token) request.token = this.token;
     return request;

@@ -1,0 +1,68 @@
+"""``cloudarcade bench --client headless,chromium``: a short real run in Debian's Chromium."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cloudarcade.bench.jsonl import read_frames, read_probes
+from cloudarcade.bench.runner import run_bench
+from cloudarcade.bench.scenario import BenchConfig, Cell
+from cloudarcade.bench.summary import read_summary
+from cloudarcade.stages import stage_durations
+
+pytestmark = pytest.mark.slow
+
+
+async def test_chromium_beside_headless_writes_every_output(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    config = BenchConfig(
+        out=out, profiles=["ideal"], cells=[Cell("h264", 640, 360, 30, 1_000_000)],
+        stacks=["tuned"], clients=["headless", "chromium"], probes=10, probe_interval=0.12,
+        warmup=0.5, sample_every=15,
+    )
+    runs = await run_bench(config)
+    assert set(runs) == {"tuned", "chromium/tuned"}
+    for name in ("metadata.json", "report.html", "ecdf.png", "stages.png", "timeseries.png"):
+        assert (out / name).is_file(), name
+    for name in ("probes.jsonl", "frames.jsonl", "summary.json"):
+        assert (out / "chromium" / name).is_file(), name
+
+    probes, skipped = read_probes(out / "chromium" / "probes.jsonl")
+    assert skipped == 0 and len(probes) == 10
+    hits = [p for p in probes if not p.missed]
+    assert len(hits) >= 8
+    for probe in hits:
+        stamps = probe.timestamps
+        assert probe.input_to_photon is not None and 0 < probe.input_to_photon < 1.0
+        # The browser's stages, placed between the server's and the photon.
+        assert {"encode_end", "last_packet_sent", "frame_complete", "decode_start",
+                "decode_end", "photon"} <= set(stamps)
+        stages = stage_durations(stamps)
+        assert sum(stages.values()) == pytest.approx(probe.input_to_photon, abs=1e-6)
+        if "input_recv" in stamps:  # every stage known: nothing left unaccounted
+            assert abs(stages["unaccounted"]) < 1e-6
+        # One clock: every stage but the clipped browser ones runs forwards,
+        # give or take the page clock's mapping (well under a millisecond here).
+        assert all(v > -0.002 for v in stages.values()), stages
+
+    # input_recv is on the frame of the tick that applied the input; Chromium may skip
+    # presenting that frame (two in one vsync), and a later frame is then the photon.
+    assert sum("input_recv" in p.timestamps for p in hits) >= len(hits) // 2
+
+    (summary,) = read_summary(out / "chromium" / "summary.json")
+    assert summary.client == "chromium" and summary.stack == "tuned"
+    assert summary.latency.count == 10 and summary.latency.p50.value is not None
+    assert {"reassembly", "decode", "present", "downlink"} <= set(summary.stage_medians)
+    clock = summary.extra["page_clock"]
+    assert clock["samples"] >= 10 and 0 < clock["uncertainty_ms"] < 20
+    assert summary.extra["frames_unreadable"] == 0
+    assert summary.extra["browser_jitter_buffer_ms"] is not None
+
+    frames, _ = read_frames(out / "chromium" / "frames.jsonl")
+    assert sum(f.decoded for f in frames) > 20
+    (headless,) = read_summary(out / "summary.json")
+    assert headless.client == "headless"
+    html = (out / "report.html").read_text()
+    assert "chromium" in html and "headless" in html
