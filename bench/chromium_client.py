@@ -135,6 +135,7 @@ class ChromiumClient:
         self._stats_at_first_probe: dict[str, Any] | None = None
         self.frames_shown = 0
         self.unreadable = 0
+        self.mismatched = 0
         self.session_id: int | None = None
 
     async def connect(self) -> None:
@@ -188,6 +189,7 @@ class ChromiumClient:
             window = receiver_window(self._stats, stats)
             self._stats = stats
         self.unreadable += int(data.get("unreadable") or 0)
+        self.mismatched += int(data.get("mismatched") or 0)
         frames = []
         for raw in data.get("frames") or []:
             try:
@@ -263,7 +265,11 @@ class ChromiumClient:
 
     def extras(self) -> dict[str, Any]:
         """The clock mapping and the browser's receiver figures over the probes."""
-        out: dict[str, Any] = {"frames_unreadable": self.unreadable}
+        out: dict[str, Any] = {
+            "frames_unreadable": self.unreadable,
+            # Callbacks whose frame had already been replaced, and repeated frame ids.
+            "frames_mismatched": self.mismatched, "frames_stale": self._joiner.stale,
+        }
         if self._clock is not None:
             out["page_clock"] = self._clock.to_dict()
             if self._clock_after is not None:

@@ -6,7 +6,8 @@ channel) and the probes it sent; it calls ``on_frame`` for every frame joined
 with its record and ``on_probe`` for every probe once its frame is joined.
 A probe's photon is the first frame whose ``input_seq`` reaches the probe's
 seq, the same rule as the headless client's. Frames must be fed in the order
-they were shown.
+they were shown; a frame id at or below one already fed is counted in
+``stale`` and ignored (shown frames only move forwards).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class ProbeJoiner:
         self._records: OrderedDict[int, FrameTiming] = OrderedDict()
         self._unjoined: OrderedDict[int, FrameResult] = OrderedDict()
         self._waiting: dict[int, list[ProbeResult]] = {}
+        self._last_id = -1
+        self.stale = 0
 
     def pressed(self, seq: int, input_sent: float) -> ProbeResult:
         """A probe with input ``seq`` was sent at ``input_sent``."""
@@ -44,6 +47,10 @@ class ProbeJoiner:
 
     def frame(self, result: FrameResult) -> None:
         """A frame was shown (``result.client`` holds its client-side stamps)."""
+        if result.frame_id <= self._last_id:
+            self.stale += 1
+            return
+        self._last_id = result.frame_id
         record = self._records.pop(result.frame_id, None)
         if record is not None:
             self._joined(result, record)

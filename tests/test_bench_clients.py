@@ -67,6 +67,8 @@ def test_probe_joiner_waits_for_the_servers_record() -> None:
     joiner.pressed(7, input_sent=1.1)
     joiner.frame(FrameResult(frame_id=10, input_seq=4, client={"photon": 1.05}))
     joiner.frame(FrameResult(frame_id=11, input_seq=6, client={"photon": 1.08}))
+    joiner.frame(FrameResult(frame_id=11, input_seq=6, client={"photon": 1.09}))  # again
+    assert joiner.stale == 1
     assert probes == []  # seen, but the server's record of frame 11 is not in yet
     joiner.record(FrameTiming(frame_id=11, input_seq=6, render_end=1.03))
     assert [p.seq for p in probes] == [5] and probes[0].input_to_photon == pytest.approx(0.08)

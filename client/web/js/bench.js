@@ -49,6 +49,7 @@ export class BenchProbe {
     this.frames = [];
     this.records = [];
     this.unreadable = 0;
+    this.mismatched = 0;
   }
 
   /** Start logging the current connection's frames and records. */
@@ -68,9 +69,24 @@ export class BenchProbe {
     const onFrame = (now, metadata) => {
       if (!this.running) return;
       this._handle = video.requestVideoFrameCallback(onFrame);
-      // The VideoFrame is taken synchronously, before any await: it is the frame
-      // this callback describes.
-      readFrameCode(video).then((code) => this._log(code, metadata));
+      let frame;
+      try {
+        frame = new VideoFrame(video);
+      } catch {
+        this.unreadable += 1;
+        return;
+      }
+      // Under load the element may already hold a newer frame than the one this
+      // callback describes: its code would be paired with the wrong times.
+      if (Math.abs(frame.timestamp - metadata.mediaTime * 1e6) > 500) {
+        this.mismatched += 1;
+        frame.close();
+        return;
+      }
+      readFrameCode(frame).then((code) => {
+        frame.close();
+        this._log(code, metadata);
+      });
     };
     this._handle = video.requestVideoFrameCallback(onFrame);
   }
@@ -108,7 +124,11 @@ export class BenchProbe {
       stats = inboundCounters(await pc.getStats(), performance.now());
     }
     const out = {
-      frames: this.frames, records: this.records, unreadable: this.unreadable, stats,
+      frames: this.frames,
+      records: this.records,
+      unreadable: this.unreadable,
+      mismatched: this.mismatched,
+      stats,
     };
     this._reset();
     return out;
