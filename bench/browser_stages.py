@@ -42,12 +42,18 @@ def _number(data: dict[str, Any], key: str, *, optional: bool = False) -> float 
     return float(value)
 
 
+def _count(data: dict[str, Any], key: str, what: str) -> int:
+    value = data.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{what}: {key!r} must be an integer >= 0, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class PageFrame:
-    """One frame the page showed (client/web/js/bench.js); times in page ms."""
+    """One frame the page presented (client/web/js/bench.js); times in page ms."""
 
-    frame_id: int
-    input_seq: int
+    rtp: int
     presented: float
     received: float | None = None
     processing: float | None = None  # seconds, as requestVideoFrameCallback gives it
@@ -57,19 +63,29 @@ class PageFrame:
         """From the page's JSON; ValueError naming the bad field."""
         if not isinstance(data, dict):
             raise ValueError(f"page frame: expected an object, got {type(data).__name__}")
-        ids = {}
-        for key in ("id", "seq"):
-            value = data.get(key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"page frame: {key!r} must be an integer >= 0, got {value!r}")
-            ids[key] = value
         presented = _number(data, "presented")
         assert presented is not None
         return cls(
-            frame_id=ids["id"], input_seq=ids["seq"], presented=presented,
+            rtp=_count(data, "rtp", "page frame"), presented=presented,
             received=_number(data, "received", optional=True),
             processing=_number(data, "processing", optional=True),
         )
+
+
+@dataclass(frozen=True)
+class PageCode:
+    """The frame code of one decoded frame, by its RTP timestamp."""
+
+    rtp: int
+    frame_id: int
+    input_seq: int
+
+    @classmethod
+    def parse(cls, data: Any) -> PageCode:
+        if not isinstance(data, dict):
+            raise ValueError(f"page code: expected an object, got {type(data).__name__}")
+        return cls(rtp=_count(data, "rtp", "page code"), frame_id=_count(data, "id", "page code"),
+                   input_seq=_count(data, "seq", "page code"))
 
 
 @dataclass(frozen=True)

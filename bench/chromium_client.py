@@ -22,7 +22,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -30,12 +30,14 @@ from urllib.parse import urlencode
 from playwright.async_api import Browser, Page, Playwright, async_playwright
 
 from cloudarcade.bench.browser_stages import (
+    PageCode,
     PageFrame,
     ReceiverWindow,
     frame_stamps,
     receiver_window,
 )
 from cloudarcade.bench.clock_map import ClockMapping, ClockOffset
+from cloudarcade.bench.page_frames import PresentedFrames
 from cloudarcade.bench.probe_join import ProbeJoiner
 from cloudarcade.client.headless import ClientError, ClientOptions
 from cloudarcade.client.results import FrameResult, ProbeResult
@@ -135,7 +137,7 @@ class ChromiumClient:
         self._stats_at_first_probe: dict[str, Any] | None = None
         self.frames_shown = 0
         self.unreadable = 0
-        self.mismatched = 0
+        self._presented = PresentedFrames()
         self.session_id: int | None = None
 
     async def connect(self) -> None:
@@ -189,22 +191,21 @@ class ChromiumClient:
             window = receiver_window(self._stats, stats)
             self._stats = stats
         self.unreadable += int(data.get("unreadable") or 0)
-        self.mismatched += int(data.get("mismatched") or 0)
-        frames = []
+        frames, codes = [], []
         for raw in data.get("frames") or []:
-            try:
+            with _logged(ValueError):
                 frames.append(PageFrame.parse(raw))
-            except ValueError as exc:
-                logger.warning("%s", exc)
-        for frame in sorted(frames, key=lambda f: f.presented):
+        for raw in data.get("codes") or []:
+            with _logged(ValueError):
+                codes.append(PageCode.parse(raw))
+        self._presented.add(sorted(frames, key=lambda f: f.presented), codes)
+        for frame, code in self._presented.ready():
             self.frames_shown += 1
-            self._joiner.frame(FrameResult(frame_id=frame.frame_id, input_seq=frame.input_seq,
+            self._joiner.frame(FrameResult(frame_id=code.frame_id, input_seq=code.input_seq,
                                            client=frame_stamps(frame, self._clock, window)))
         for raw in data.get("records") or []:
-            try:
+            with _logged(ValueError):
                 self._joiner.record(FrameTiming.parse(raw))
-            except ValueError as exc:
-                logger.warning("%s", exc)
 
     async def wait_for_frames(self, count: int, timeout: float) -> None:
         end = time.monotonic() + timeout
@@ -267,8 +268,8 @@ class ChromiumClient:
         """The clock mapping and the browser's receiver figures over the probes."""
         out: dict[str, Any] = {
             "frames_unreadable": self.unreadable,
-            # Callbacks whose frame had already been replaced, and repeated frame ids.
-            "frames_mismatched": self.mismatched, "frames_stale": self._joiner.stale,
+            # Presented frames whose code never came, and repeated frame ids.
+            "frames_unmatched": self._presented.unmatched, "frames_stale": self._joiner.stale,
         }
         if self._clock is not None:
             out["page_clock"] = self._clock.to_dict()
@@ -280,6 +281,15 @@ class ChromiumClient:
             out["browser_jitter_buffer_target_ms"] = _ms(window.target)
             out["browser_decode_ms"] = _ms(window.decode)
         return out
+
+
+@contextlib.contextmanager
+def _logged(*errors: type[Exception]) -> Iterator[None]:
+    """Log and skip one malformed item from the page instead of ending the run."""
+    try:
+        yield
+    except errors as exc:
+        logger.warning("%s", exc)
 
 
 def _ms(seconds: float | None) -> float | None:

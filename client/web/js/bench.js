@@ -2,14 +2,19 @@
 //
 // Driven from Python through Playwright (bench/chromium_client.py), on the session the
 // page is playing, with no second connection:
-//   start()  logs every presented frame (requestVideoFrameCallback: presentationTime,
-//            receiveTime, processingDuration, and the frame code read from the picture)
-//            and opens the `frames` data channel, on which the server sends its record
-//            of every frame (server/timing.py);
+//   start()  logs every presented frame (requestVideoFrameCallback: rtpTimestamp,
+//            presentationTime, receiveTime, processingDuration), reads the frame code
+//            of every decoded frame (see below) and opens the `frames` data channel, on
+//            which the server sends its record of every frame (cloudarcade/protocol.py);
 //   press()  sends a key press through the page's own input sender, on the events
 //            channel, and says when (performance.now(), ms) and with which seq;
 //   drain()  hands over what was logged since the last drain, with a getStats()
 //            snapshot of the video receiver's cumulative counters.
+// Presented frames and codes meet by RTP timestamp (in Python). The codes are read
+// from a MediaStreamTrackProcessor on a clone of the played track: every decoded frame
+// with its own rtpTimestamp. Reading the <video> inside the frame callback instead
+// races the compositor: under load the element already holds the next frame (seen
+// here for up to 15% of callbacks), and its code would go with the wrong times.
 // Every time is on the page's performance.now() clock; the Python side maps it onto
 // time.monotonic() (see docs/browser.md, "Measuring in the browser").
 
@@ -47,15 +52,20 @@ export class BenchProbe {
 
   _reset() {
     this.frames = [];
+    this.codes = [];
     this.records = [];
     this.unreadable = 0;
-    this.mismatched = 0;
   }
 
   /** Start logging the current connection's frames and records. */
   start() {
     const connection = this.app.connection;
     if (!connection?.pc) throw new Error("bench: the page is not connected");
+    const track = this.app.video.srcObject?.getVideoTracks()[0];
+    if (!track) throw new Error("bench: no video track yet");
+    if (typeof MediaStreamTrackProcessor === "undefined") {
+      throw new Error("bench: this browser has no MediaStreamTrackProcessor");
+    }
     this.stop();
     this._reset();
     this.connection = connection;
@@ -69,43 +79,40 @@ export class BenchProbe {
     const onFrame = (now, metadata) => {
       if (!this.running) return;
       this._handle = video.requestVideoFrameCallback(onFrame);
-      let frame;
-      try {
-        frame = new VideoFrame(video);
-      } catch {
-        this.unreadable += 1;
-        return;
-      }
-      // Under load the element may already hold a newer frame than the one this
-      // callback describes: its code would be paired with the wrong times.
-      if (Math.abs(frame.timestamp - metadata.mediaTime * 1e6) > 500) {
-        this.mismatched += 1;
-        frame.close();
-        return;
-      }
-      readFrameCode(frame).then((code) => {
-        frame.close();
-        this._log(code, metadata);
+      this.frames.push({
+        rtp: metadata.rtpTimestamp ?? null,
+        presented: metadata.presentationTime,
+        expected: metadata.expectedDisplayTime,
+        received: metadata.receiveTime ?? null,
+        processing: metadata.processingDuration ?? null,
       });
     };
     this._handle = video.requestVideoFrameCallback(onFrame);
+    this._readCodes(track);
   }
 
-  _log(code, metadata) {
-    if (!this.running) return;
-    if (!code) {
-      this.unreadable += 1;
-      return;
+  async _readCodes(track) {
+    this._track = track.clone();
+    const reader = new MediaStreamTrackProcessor({ track: this._track }).readable.getReader();
+    this._reader = reader;
+    while (this.running) {
+      let result;
+      try {
+        result = await reader.read();
+      } catch {
+        return; // Cancelled by stop(), or the track ended.
+      }
+      if (result.done) return;
+      const frame = result.value;
+      try {
+        const rtp = frame.metadata?.().rtpTimestamp ?? null;
+        const code = await readFrameCode(frame);
+        if (!code || rtp === null) this.unreadable += 1;
+        else this.codes.push({ rtp, id: code.frameId, seq: code.inputSeq });
+      } finally {
+        frame.close();
+      }
     }
-    this.frames.push({
-      id: code.frameId,
-      seq: code.inputSeq,
-      presented: metadata.presentationTime,
-      expected: metadata.expectedDisplayTime,
-      received: metadata.receiveTime ?? null,
-      processing: metadata.processingDuration ?? null,
-      rtp: metadata.rtpTimestamp ?? null,
-    });
   }
 
   /** Press and release `code` on the events channel; {seq, sent} of the key-down. */
@@ -125,9 +132,9 @@ export class BenchProbe {
     }
     const out = {
       frames: this.frames,
+      codes: this.codes,
       records: this.records,
       unreadable: this.unreadable,
-      mismatched: this.mismatched,
       stats,
     };
     this._reset();
@@ -138,6 +145,9 @@ export class BenchProbe {
     this.running = false;
     if (this._handle !== undefined) this.app.video.cancelVideoFrameCallback?.(this._handle);
     this._handle = undefined;
+    this._reader?.cancel().catch(() => {});
+    this._track?.stop();
+    this._reader = this._track = null;
     try {
       this.channel?.close();
     } catch {
