@@ -99,12 +99,18 @@ class ViewerRelay:
         clients = candidate_addresses(offer.sdp)
         if not clients:
             raise error("the offer has no host candidate to put the network profile on")
+        # Chromium advertises its interface address (192.0.2.2 P) but binds the socket to
+        # any address: what it sends to the relay on ``bind`` comes from (bind, P), and
+        # what the relay sends to (bind, P) reaches it.
+        sources = {client: (bind, client[1]) if ":" not in client[0] else client
+                   for client in clients}
         process = await _acquire()
         try:
             # The forward address (our ICE port) is known only after gathering;
             # no packet reaches the relay before the client has our answer.
-            relay = await process.open(profile, (bind, 0), listen=(bind, 0), allowed=clients)
-            mapping = {client: await relay.upstream_address(client) for client in clients}
+            relay = await process.open(profile, (bind, 0), listen=(bind, 0),
+                                       allowed=list(dict.fromkeys(sources.values())))
+            mapping = {client: await relay.upstream_address(sources[client]) for client in clients}
         except BaseException:
             await _release(process)
             raise
