@@ -226,8 +226,11 @@ async def test_rate_limited_relay_paces_to_the_rate() -> None:
         await server.wait_for(200)
         times = np.array([t for t, *_ in server.got])
         rate = 199 * 8000 / (times[-1] - times[0])
-        # Never above the rate; below it only by stalls of this shared machine.
-        assert 0.7 * 4e6 < rate < 1.05 * 4e6, rate
+        # About the rate: an unpaced relay would deliver at hundreds of Mbit/s, a
+        # wrong unit at half or double. The bounds leave room for stalls of this
+        # shared machine, on either side (a stall of this receiver bunches the
+        # arrival stamps); the pacing error is the netsim benchmark's figure.
+        assert 0.6 * 4e6 < rate < 1.4 * 4e6, rate
         assert (await relay.stats()).uplink.queue_delay_p50_ms > 50
     finally:
         await relay.close()
