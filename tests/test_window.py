@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import socket
 import time
 from collections.abc import Callable
@@ -128,6 +130,41 @@ def test_overlay_rates_and_text() -> None:
 # --- a real server, a real window ------------------------------------------------------
 
 
+class VirtualPad:
+    """A virtual joystick in pygame's own SDL (SDL_JoystickAttachVirtual, SDL >= 2.0.14).
+
+    Call its methods on the window's thread (``call_in_window``). SDL drops pad
+    input while no window has keyboard focus, which under the dummy video
+    driver is always: the test sets SDL_JOYSTICK_ALLOW_BACKGROUND_EVENTS.
+    """
+
+    def __init__(self) -> None:
+        here = Path(pygame.__file__).resolve().parent
+        bundled = sorted((here.parent / "pygame.libs").glob("libSDL2-2*.so*"))
+        found = str(bundled[0]) if bundled else ctypes.util.find_library("SDL2")
+        assert found, "pygame's SDL2 library not found"
+        self.sdl = ctypes.CDLL(found)
+        self.sdl.SDL_JoystickOpen.restype = ctypes.c_void_p
+        self.sdl.SDL_JoystickClose.argtypes = [ctypes.c_void_p]
+        self.sdl.SDL_JoystickSetVirtualAxis.argtypes = [ctypes.c_void_p, ctypes.c_int,
+                                                        ctypes.c_int16]
+        self.device = -1
+        self.joystick: int | None = None
+
+    def attach(self) -> None:
+        self.device = self.sdl.SDL_JoystickAttachVirtual(0, 2, 4, 0)  # 2 axes, 4 buttons
+        assert self.device >= 0, "SDL_JoystickAttachVirtual failed"
+        self.joystick = self.sdl.SDL_JoystickOpen(self.device)  # our own reference
+        assert self.joystick, "SDL_JoystickOpen failed"
+
+    def axis(self, axis: int, value: int) -> None:
+        assert self.sdl.SDL_JoystickSetVirtualAxis(self.joystick, axis, value) == 0
+
+    def detach(self) -> None:
+        self.sdl.SDL_JoystickClose(self.joystick)
+        assert self.sdl.SDL_JoystickDetachVirtual(self.device) == 0
+
+
 async def _until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     end = time.monotonic() + timeout
     while not predicate():
@@ -140,7 +177,10 @@ def _key(kind: int, key: int) -> None:
 
 
 @pytest.mark.slow
-async def test_window_shows_the_stream_and_forwards_keys(server: RunningServer) -> None:
+async def test_window_shows_the_stream_and_forwards_keys(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SDL_JOYSTICK_ALLOW_BACKGROUND_EVENTS", "1")  # see VirtualPad
     options = ClientOptions(url=server.url, game="pong", resolution="640x360", fps=30,
                             bitrate="1M")
     # 4:3 window for a 16:9 stream: the picture is letterboxed.
@@ -182,6 +222,17 @@ async def test_window_shows_the_stream_and_forwards_keys(server: RunningServer) 
         pygame.event.post(pygame.event.Event(pygame.WINDOWFOCUSLOST))
         await _until(lambda: "ArrowDown" not in controls.keys, 5, "the release on focus loss")
         assert window._seq == 4  # down, up, down, the release
+
+        # A gamepad: a virtual SDL joystick (a real SDL device, driven through
+        # SDL's own API) pushed up moves the paddle; unplugged, it is released.
+        pad = VirtualPad()
+        await asyncio.wrap_future(window.call_in_window(lambda _: pad.attach()))
+        y0 = session.game.paddle_y[0]
+        await asyncio.wrap_future(window.call_in_window(lambda _: pad.axis(1, -32768)))
+        await _until(lambda: controls.pad_axes[1:2] == (-1.0,), 5, "the pad's stick in the game")
+        await _until(lambda: session.game.paddle_y[0] < y0 - 5, 5, "the pad to move the paddle")
+        await asyncio.wrap_future(window.call_in_window(lambda _: pad.detach()))
+        await _until(lambda: not any(controls.pad_axes), 5, "the unplugged pad's release")
         assert window._input_to_photon[0] > 0  # measured; how fast is a benchmark's figure
         shown = list(window.displayed)
         assert all(d.photon >= d.decode_end for d in shown)
