@@ -85,8 +85,12 @@ async def test_calibrate_and_a_two_cell_sweep_with_metrics(tmp_path: Path) -> No
     assert set(checks) == {10, 25}, result
     assert result["passed"] == (calibrate.returncode == 0)
     assert result["passed"] == all(c["within_tolerance"] for c in checks.values())
-    # The harness sees what it adds: more added delay, a larger shift.
-    assert 0 < checks[10]["measured_shift_ms"] < checks[25]["measured_shift_ms"], result
+    # The harness sees what it adds: the larger added delay moves the median up,
+    # and further than the smaller one (5 probes a profile: a median moves by
+    # ~9 ms sd with the 33 ms frame phase, so only the 30 ms difference is
+    # checked, not the 20 ms shift itself).
+    assert checks[25]["measured_shift_ms"] > 0, result
+    assert checks[10]["measured_shift_ms"] < checks[25]["measured_shift_ms"], result
     assert result["relay_overhead_ms"] is not None
     assert "calibration PASSED" in cal_text or "calibration FAILED" in cal_text, cal_text[-3000:]
     report = (calibrated / "report.html").read_text()
