@@ -236,9 +236,10 @@ async def test_stream_through_a_netsim_profile(server: RunningServer) -> None:
         await client.close()
         assert await _settle(lambda: len(server.app[SESSIONS]) == 0)
     # 20 ms up + 20 ms down = +40 ms: the profile's delay shows (the lower bound
-    # is the effect; the upper one only catches a wildly wrong delay).
+    # is the effect, with room for the ~8 ms sd that the 33 ms tick phase gives
+    # a median of 8 presses; the upper one only catches a wildly wrong delay).
     added = results["test-20ms"] - results["ideal"]
-    assert 0.025 < added < 0.040 + 0.250, results
+    assert 0.015 < added < 0.040 + 0.250, results
 
 
 async def test_catalog_lists_what_a_client_may_ask_for(server: RunningServer) -> None:
