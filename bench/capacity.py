@@ -209,8 +209,10 @@ class CapacityRun:
         return self.write()
 
     async def _step(self, n: int, url: str, pid: int, metrics_url: str) -> dict[str, Any]:
+        begun = time.monotonic()
         try:
             await self.clients.start(n, url)
+            connected = time.monotonic()
             await self.clients.go()
             t0, cpu0 = time.monotonic(), proc_cpu_seconds(pid)
             m0 = await asyncio.to_thread(scrape, metrics_url)
@@ -220,8 +222,10 @@ class CapacityRun:
             rss = proc_rss_bytes(pid)
         finally:
             await self.clients.close()
+        closed = time.monotonic()
         await self._drained(metrics_url)
         window = t1 - t0
+        client_cpu = [r["cpu_s"] / r["window_s"] for r in results if r.get("window_s")]
         cpu = (cpu1 - cpu0) / window
         threads = (m1["cloudarcade_session_cpu_seconds_total"]
                    - m0["cloudarcade_session_cpu_seconds_total"]) / window
@@ -241,7 +245,12 @@ class CapacityRun:
             "server_cpu_per_session": round(cpu / n, 4),
             "session_threads_cpu_per_session": round(threads / n, 4),
             "server_rss_mb": round(rss / 2**20, 1),
+            # Cores each client process used in its window (median over clients).
+            "client_cpu_per_session": round(statistics.median(client_cpu), 4)
+            if client_cpu else None,
             "window_s": round(window, 2),
+            "connect_s": round(connected - begun, 2),
+            "drain_s": round(time.monotonic() - closed, 2),
             "clients": results,
         }
 

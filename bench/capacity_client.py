@@ -52,10 +52,10 @@ async def measure_session(
         await go()
         await client.run_inputs(warmup)  # settle after the others connected; not measured
         client.summary = ClientSummary()
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         on_event("measuring")
         await client.run_inputs(duration)
-        window = time.monotonic() - started
+        window, cpu = time.monotonic() - started, time.process_time() - cpu
         summary = client.summary.to_dict()
     finally:
         await client.close()
@@ -64,6 +64,7 @@ async def measure_session(
         "session": client.session_id,
         "frames": summary["frames_decoded"],
         "window_s": round(window, 3),
+        "cpu_s": round(cpu, 3),  # this client's process (or Ray worker) in the window
         # Frames delivered per second of the window (a stall counts against it).
         "fps": round(summary["frames_decoded"] / window, 2) if window > 0 else 0.0,
         "frame_latency_ms": summary["frame_latency_ms"],

@@ -110,6 +110,7 @@ def test_a_short_ramp_to_two_sessions_writes_its_outputs(tmp_path: Path) -> None
         assert row["fps_min"] <= row["fps_median"]
         assert row["frame_latency_p50_ms"] <= row["frame_latency_p99_ms"]
         assert row["server_cpu_per_session"] > 0 and row["server_rss_mb"] > 0
+        assert row["client_cpu_per_session"] > 0
         # The sessions' own threads (the new metric) are part of the server's CPU.
         assert 0 < row["session_threads_cpu_per_session"] <= row["server_cpu_per_session"]
         assert row["passed"] == (not row["reasons"])

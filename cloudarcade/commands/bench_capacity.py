@@ -105,7 +105,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 def render(data: dict[str, object]) -> Table:
     table = Table(title="sessions on one server")
     columns = ("sessions", "fps min", "fps median", "p50 ms", "p99 ms", "CPU/session",
-               "threads/session", "RSS MiB", "pass")
+               "threads/session", "client CPU", "RSS MiB", "pass")
     for name in columns:
         table.add_column(name, justify="right")
     rows = data["rows"]
@@ -114,6 +114,7 @@ def render(data: dict[str, object]) -> Table:
         table.add_row(*(("-" if v is None else str(v)) for v in (
             r["sessions"], r["fps_min"], r["fps_median"], r["frame_latency_p50_ms"],
             r["frame_latency_p99_ms"], r["server_cpu_per_session"],
-            r["session_threads_cpu_per_session"], r["server_rss_mb"],
+            r["session_threads_cpu_per_session"], r["client_cpu_per_session"],
+            r["server_rss_mb"],
             "yes" if r["passed"] else "no: " + "; ".join(r["reasons"]))))
     return table
