@@ -67,15 +67,23 @@ class Rule:
 @dataclass
 class Ramp:
     """The sessions to try next (sans-I/O): ``start``, ``start + step``, ... up to
-    ``limit``, stopping after the first step that fails."""
+    ``limit``, stopping after the first step that fails.
+
+    On a shared, noisy machine one preempted frame can fail a step: a failed N
+    is measured again up to ``confirm`` times, and fails only if every try did.
+    """
 
     start: int = 1
     step: int = 1
     limit: int = 32
+    confirm: int = 1
     passed: list[int] = field(default_factory=list)
     failed: int | None = None
+    _tries: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.confirm < 0:
+            raise ValueError(f"confirm: expected 0 or more, got {self.confirm}")
         for name in ("start", "step", "limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected 1 or more, got {getattr(self, name)}")
@@ -87,12 +95,15 @@ class Ramp:
         if self.failed is not None:
             return None
         n = self.passed[-1] + self.step if self.passed else self.start
+        if self._tries.get(n, 0) and n not in self.passed:
+            return n  # a failed try, measured again
         return n if n <= self.limit else None
 
     def record(self, n: int, passed: bool) -> None:
+        tries = self._tries[n] = self._tries.get(n, 0) + 1
         if passed:
             self.passed.append(n)
-        else:
+        elif tries > self.confirm:
             self.failed = n
 
     @property
@@ -113,6 +124,7 @@ class CapacityConfig:
     limit: int = 32
     warmup: float = 2.0
     duration: float = 10.0
+    confirm: int = 1
     host: str = "127.0.0.1"  # the server's bind address (other machines' clients need one)
     rule: Rule = field(default_factory=Rule)
 
@@ -182,7 +194,7 @@ class CapacityRun:
     def __init__(self, config: CapacityConfig, clients: Clients) -> None:
         self.config = config
         self.clients = clients
-        self.ramp = Ramp(config.start, config.step, config.limit)
+        self.ramp = Ramp(config.start, config.step, config.limit, config.confirm)
         self.rows: list[dict[str, Any]] = []
 
     async def run(self) -> dict[str, Any]:

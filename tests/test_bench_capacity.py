@@ -69,8 +69,8 @@ def test_a_step_passes_only_when_every_session_holds_fps_and_latency() -> None:
     assert rule.check(30, [_result(30.0, None)], expected=1)  # no latency known: not a pass
 
 
-def test_the_ramp_stops_after_the_first_failure() -> None:
-    ramp = Ramp(start=2, step=2, limit=7)
+def test_the_ramp_stops_after_the_first_confirmed_failure() -> None:
+    ramp = Ramp(start=2, step=2, limit=7, confirm=0)
     seen = []
     while (n := ramp.next()) is not None:
         seen.append(n)
@@ -80,11 +80,19 @@ def test_the_ramp_stops_after_the_first_failure() -> None:
     while (n := full.next()) is not None:
         full.record(n, passed=True)
     assert full.passed == [1, 4, 7] and full.max_sessions == 7
-    first = Ramp()
+    first = Ramp(confirm=0)
     first.record(first.next() or 0, passed=False)
     assert first.max_sessions == 0 and first.next() is None
     with pytest.raises(ValueError, match="step: expected 1 or more"):
         Ramp(step=0)
+    # confirm=1: a failed step is measured once more; a pass on the second try counts.
+    noisy = Ramp(start=1, step=1, limit=4, confirm=1)
+    outcomes = {1: [True], 2: [False, True], 3: [False, False]}
+    tried = []
+    while (n := noisy.next()) is not None:
+        tried.append(n)
+        noisy.record(n, outcomes[n].pop(0))
+    assert tried == [1, 2, 2, 3, 3] and noisy.max_sessions == 2 and noisy.failed == 3
 
 
 # -- a real ramp -------------------------------------------------------------------

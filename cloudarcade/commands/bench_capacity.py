@@ -43,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--warmup", dest="cap_warmup", type=float, default=2.0,
                         help="seconds after all sessions started, not measured")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per step")
+    parser.add_argument("--confirm", type=int, default=1,
+                        help="times a failed step is measured again before the ramp stops "
+                             "(one preempted frame on a busy machine can fail a step)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="the server's bind address (clients on other machines need one "
                              "they can reach)")
@@ -68,7 +71,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             game=parse_game(args.cap_game), resolution=args.cap_resolution,
             fps=parse_fps(args.cap_fps), codec=parse_codec(args.cap_codec),
             bitrate=args.cap_bitrate, start=args.start, step=args.step, limit=args.limit,
-            warmup=args.cap_warmup, duration=args.duration, host=args.host,
+            warmup=args.cap_warmup, duration=args.duration, confirm=args.confirm,
+            host=args.host,
         )
         if config.duration <= 0 or config.warmup < 0:
             raise OptionError("duration: expected > 0 s and warmup >= 0 s")
