@@ -110,7 +110,10 @@ def test_a_short_ramp_to_two_sessions_writes_its_outputs(tmp_path: Path) -> None
     assert process.returncode == 0, process.stdout + process.stderr
     data = json.loads((out / "capacity.json").read_text())
     rows = data["rows"]
-    assert [r["sessions"] for r in rows] in ([1], [1, 2])
+    sessions = [r["sessions"] for r in rows]
+    # 1, then 2 if 1 passed; a failed step is measured once more (--confirm 1).
+    assert sessions == sorted(sessions) and set(sessions) <= {1, 2} and sessions[0] == 1
+    assert len(sessions) <= 4
     assert data["max_sessions"] == max([r["sessions"] for r in rows if r["passed"]], default=0)
     assert data["args"]["game"] == "pong" and data["rule"] == {"fps_ratio": 0.95, "p99_ms": 50.0}
     for row in rows:
