@@ -10,7 +10,9 @@ One ``RelayProcess`` serves any number of relays (``open`` each), in a
 process of its own (``netsim.engine``), so that no relay shares an interpreter,
 a GIL or a scheduler slot with the parent's threads. ``open_relay`` is the
 shorthand for one relay in a process of its own. Events the relay process
-sends (``refused``, ``error``) are logged and passed to ``on_event``.
+sends (``refused``, ``error``) are logged and passed to ``on_event``; if the
+process dies, pending and later requests raise ``RelayProcessError`` and
+``on_exit`` is called.
 """
 
 from __future__ import annotations
@@ -51,10 +53,15 @@ class RelayProcess:
         realtime: bool = False,
         verbose: bool = False,
         on_event: EventHandler | None = None,
+        on_exit: Callable[[], None] | None = None,
     ) -> None:
         self.realtime = realtime
         self.verbose = verbose
         self.on_event = on_event
+        #: Called once if the relay process goes away without ``close()``.
+        self.on_exit = on_exit
+        self._closing = False
+        self._gone = False  # the channel closed
         self.pid: int | None = None
         self.nofile: tuple[int, int] | None = None
         self._process: asyncio.subprocess.Process | None = None
@@ -67,7 +74,8 @@ class RelayProcess:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.returncode is None
+        return (self._process is not None and self._process.returncode is None
+                and not self._gone)
 
     async def start(self, timeout: float = 30.0) -> None:
         """Start the process and wait for its ``ready``."""
@@ -106,6 +114,7 @@ class RelayProcess:
         except (ConnectionError, control.ControlError) as exc:
             logger.error("netsim relay process channel: %s", exc)
         finally:
+            self._gone = True
             gone = RelayProcessError("the relay process has exited")
             for future in self._pending.values():
                 if not future.done():
@@ -113,6 +122,10 @@ class RelayProcess:
             self._pending.clear()
             if self._ready is not None and not self._ready.done():
                 self._ready.set_exception(gone)
+            if not self._closing:
+                logger.error("the netsim relay process %s has exited unasked", self.pid)
+                if self.on_exit is not None:
+                    self.on_exit()
 
     def _dispatch(self, message: Message) -> None:
         event = message.get("event")
@@ -143,8 +156,12 @@ class RelayProcess:
         request = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request] = future
-        self._writer.write(control.encode({"id": request, "op": op, **fields}))
-        await self._writer.drain()
+        try:
+            self._writer.write(control.encode({"id": request, "op": op, **fields}))
+            await self._writer.drain()
+        except ConnectionError:
+            self._pending.pop(request, None)
+            raise RelayProcessError(f"the relay process has exited (asked: {op})") from None
         return await future
 
     async def open(
@@ -188,6 +205,7 @@ class RelayProcess:
 
     async def close(self) -> None:
         """Close the channel (the process closes its relays and exits) and wait for it."""
+        self._closing = True
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(ConnectionError):

@@ -15,6 +15,7 @@ in the server's interpreter beside its render and encode threads.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import weakref
 from collections.abc import Callable
@@ -44,6 +45,14 @@ class _Shared:
         self.process: RelayProcess | None = None
         self.users = 0
         self.lock = asyncio.Lock()
+        #: Each relay in use: its process, and what to do if that process dies.
+        self.on_lost: dict[int, tuple[RelayProcess, Callable[[], object]]] = {}
+
+    def lost(self, process: RelayProcess) -> None:
+        gone = {k: cb for k, (p, cb) in self.on_lost.items() if p is process}
+        for key, callback in gone.items():
+            del self.on_lost[key]
+            callback()
 
 
 _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared] = (
@@ -51,15 +60,17 @@ _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared] = (
 )
 
 
-async def _acquire() -> RelayProcess:
+async def _acquire() -> tuple[_Shared, RelayProcess]:
     shared = _SHARED.setdefault(asyncio.get_running_loop(), _Shared())
     async with shared.lock:
         if shared.process is None or not shared.process.running:
             process = RelayProcess()
+            process.on_exit = functools.partial(shared.lost, process)
             await process.start()
-            shared.process = process
+            # A dead predecessor's users release it on their own (below).
+            shared.process, shared.users = process, 0
         shared.users += 1
-        return shared.process
+        return shared, shared.process
 
 
 async def _release(process: RelayProcess) -> None:
@@ -81,6 +92,7 @@ class ViewerRelay:
     def __init__(self, process: RelayProcess, relay: RemoteRelay) -> None:
         self.process = process
         self.relay = relay
+        self._shared: _Shared | None = None
         self._counts: dict[tuple[str, str], int] = {}
         self._closed = False
 
@@ -91,10 +103,12 @@ class ViewerRelay:
         profile: Profile,
         bind: str,
         error: Callable[[str], Exception],
+        on_lost: Callable[[], object],
     ) -> tuple[ViewerRelay, RTCSessionDescription]:
         """A relay for the client of ``offer``, and the offer rewritten to use it.
 
-        ``error(text)`` builds the exception for an offer that cannot be served.
+        ``error(text)`` builds the exception for an offer that cannot be served;
+        ``on_lost()`` is called if the relay process dies under the relay.
         """
         clients = candidate_addresses(offer.sdp)
         if not clients:
@@ -104,7 +118,7 @@ class ViewerRelay:
         # what the relay sends to (bind, P) reaches it.
         sources = {client: (bind, client[1]) if ":" not in client[0] else client
                    for client in clients}
-        process = await _acquire()
+        shared, process = await _acquire()
         try:
             # The forward address (our ICE port) is known only after gathering;
             # no packet reaches the relay before the client has our answer.
@@ -115,7 +129,10 @@ class ViewerRelay:
             await _release(process)
             raise
         sdp = rewrite_sdp_candidates(offer.sdp, mapping)
-        return cls(process, relay), RTCSessionDescription(sdp=sdp, type=offer.type)
+        viewer_relay = cls(process, relay)
+        viewer_relay._shared = shared
+        shared.on_lost[id(viewer_relay)] = (process, on_lost)
+        return viewer_relay, RTCSessionDescription(sdp=sdp, type=offer.type)
 
     async def answer(self, sdp: str, error: Callable[[str], Exception]) -> str:
         """Our answer rewritten so that the client reaches us through the relay."""
@@ -156,6 +173,8 @@ class ViewerRelay:
         if self._closed:
             return
         self._closed = True
+        if self._shared is not None:
+            self._shared.on_lost.pop(id(self), None)
         try:
             await self.relay.close()
         finally:

@@ -109,7 +109,8 @@ class Viewer:
         self._hook_rtcp(transceiver.sender)
         if self.session.profile is not None:
             self.relay, offer = await ViewerRelay.for_offer(
-                offer, self.session.profile, self.session.bind, OfferError
+                offer, self.session.profile, self.session.bind, OfferError,
+                on_lost=lambda: self.close(CloseReason.FAILED),
             )
         try:
             await self.pc.setRemoteDescription(offer)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import socket
 from typing import Any
 
 import pytest
 
+from cloudarcade.bench.leak import wait_until
+from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.netsim import RelayProcess, RelayProcessError
+from cloudarcade.server.app import SESSIONS
 
+from .conftest import RunningServer
 from .test_netsim_relay import HEADER, Endpoint, _profile, _until
 
 
@@ -97,3 +104,40 @@ async def test_strangers_and_a_full_table_are_dropped_and_counted() -> None:
     assert not process.running
     with pytest.raises(RelayProcessError, match="not running"):
         await relay.stats()
+
+
+async def test_a_relay_process_that_dies_is_noticed() -> None:
+    exited = asyncio.Event()
+    process = RelayProcess(on_exit=exited.set)
+    await process.start()
+    try:
+        relay = await process.open(_profile(), ("127.0.0.1", 9))
+        assert process.pid is not None
+        os.kill(process.pid, signal.SIGKILL)
+        async with asyncio.timeout(10):
+            await exited.wait()
+        with pytest.raises(RelayProcessError, match=r"not running|has exited"):
+            await relay.stats()
+    finally:
+        await process.close()
+
+
+async def test_serve_closes_the_viewers_of_a_dead_relay_process_and_starts_anew(
+    server: RunningServer,
+) -> None:
+    pids = []
+    for _ in range(2):
+        client = HeadlessClient(ClientOptions(url=server.url, game="probe", profile="ideal"))
+        try:
+            await client.connect()
+            session = next(iter(server.app[SESSIONS].values()))
+            viewer = next(iter(session.viewers.values()))
+            assert viewer.relay is not None and viewer.relay.process.pid is not None
+            pids.append(viewer.relay.process.pid)
+            os.kill(pids[-1], signal.SIGKILL)
+            # At once, not after the liveness timeout: the viewer was the
+            # session's last, so the session ends with it.
+            assert await wait_until(lambda: not server.app[SESSIONS], 5)
+        finally:
+            await client.close()
+    assert pids[0] != pids[1]  # the next viewer got a relay process of its own
