@@ -39,7 +39,6 @@ from cloudarcade.server.app import SESSIONS
 from .conftest import RunningServer
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-OVERLAY_SETTLE = 0.6  # s: past a second overlay sample, so its rates are real
 
 
 # --- keys, pads, layout --------------------------------------------------------------
@@ -242,7 +241,9 @@ async def test_window_shows_the_stream_and_forwards_keys(
         # F1: the stats overlay, saved for a person to look at.
         _key(pygame.KEYDOWN, pygame.K_F1)
         await _until(lambda: window._panel is not None, 5, "the overlay")
-        await asyncio.sleep(OVERLAY_SETTLE)  # a second sample, so the rates are real
+        first = window._panel
+        # A second sample, so that the rates on the panel are real.
+        await _until(lambda: window._panel is not first, 5, "a second overlay sample")
 
         def screenshot(surface: pygame.Surface) -> Any:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
