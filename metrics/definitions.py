@@ -115,10 +115,11 @@ class Metrics:
         ) -> Histogram:
             return Histogram(f"{PREFIX}_{name}", doc, labels, registry=r, buckets=buckets)
 
-        # Sessions. started = active + sum(ended); a refused offer is started
-        # and then ended with reason "rejected".
+        # Sessions. started = active + sum(ended). An offer refused by the
+        # checks never starts one (offers_refused); one that aiortc refuses
+        # after the checks is started and then ended with reason "rejected".
         self.sessions_active = gauge("sessions_active", "Sessions streaming now.")
-        self.sessions_started = counter("sessions_started", "Sessions begun (offers received).")
+        self.sessions_started = counter("sessions_started", "Sessions begun (offers accepted).")
         self.sessions_ended = counter(
             "sessions_ended", "Sessions ended, by reason.", (*s, "reason")
         )

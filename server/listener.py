@@ -41,8 +41,9 @@ logger = logging.getLogger(__name__)
 # coming for this long, so that the client sees the answer rather than a reset;
 # then it closes. Its default, 10 s, also held up shutdown by that much.
 LINGERING_S: Final = 1.0
-# Handlers still running at shutdown get this long to finish.
-SHUTDOWN_TIMEOUT_S: Final = 2.0
+# Handlers still running at shutdown get this long to finish (answering an
+# offer takes tens of ms; a body still trickling in is not worth waiting for).
+SHUTDOWN_TIMEOUT_S: Final = 1.0
 # The end of a request's headers.
 _HEADERS_END: Final = b"\r\n\r\n"
 
