@@ -24,6 +24,7 @@ from scipy import ndimage, stats
 
 from cloudarcade.stages import DECODE_END, INPUT_TO_PHOTON, STAGE_NAMES, stage_durations
 
+from .linkstats import link_stats
 from .mos import gaming_mos, parse_resolution
 from .records import DROP_ENCODE_SKIP, FrameRecord, ProbeRecord
 from .summary import Estimate, FrameDelivery, LatencyStats, ProfileSummary, StageCheck
@@ -332,7 +333,10 @@ def summarize(
     summary.packet_loss = None if loss is None else float(loss)
     summary.psnr_mean, summary.quality_samples = _mean(f.psnr for f in frames)
     summary.ssim_mean, _ = _mean(f.ssim for f in frames)
-    summary.extra = {k: v for k, v in extra.items() if k not in ("profile", "cell")}
+    summary.link = link_stats(frames, extra)
+    # The capacity series went into ``link``; the summary keeps no copy of it.
+    summary.extra = {k: v for k, v in extra.items()
+                     if k not in ("profile", "cell", "capacity_rates")}
     _add_mos(summary, extra)
     return summary
 

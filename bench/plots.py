@@ -25,6 +25,7 @@ from .summary import ProfileSummary
 ECDF_PNG = "ecdf.png"
 STAGES_PNG = "stages.png"
 TIMESERIES_PNG = "timeseries.png"
+LINK_PNG = "link.png"
 MAX_SERIES = 8  # time-series panels; more would be unreadable
 
 
@@ -132,5 +133,41 @@ def plot_timeseries(
             ax.legend(fontsize="x-small", loc="upper right")
     if labels:
         fig.axes[-1].set_xlabel("time since first frame (s)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_link(summaries: Sequence[ProfileSummary], path: str | os.PathLike[str]) -> Path | None:
+    """Per (profile, cell) with a capacity: capacity, each stack's target and delivered rate.
+
+    None when no summary has a link series (no profile with a rate limit).
+    """
+    groups: dict[str, list[ProfileSummary]] = {}
+    for s in summaries:
+        if s.link.get("series"):
+            groups.setdefault(f"{s.profile} {s.cell}", []).append(s)
+    if not groups:
+        return None
+    labels = list(groups)[:MAX_SERIES]
+    fig = Figure(figsize=(10, 2.4 * len(labels) + 0.5))
+    for i, label in enumerate(labels, start=1):
+        ax = fig.add_subplot(len(labels), 1, i)
+        for j, s in enumerate(groups[label]):
+            rows = np.array([[np.nan if v is None else v for v in row]
+                             for row in s.link["series"]], dtype=float)
+            if j == 0:
+                ax.step(rows[:, 0], rows[:, 1], where="post", color="black", linewidth=1.2,
+                        label="capacity")
+            colour = f"C{j}"
+            if not np.all(np.isnan(rows[:, 2])):
+                ax.plot(rows[:, 0], rows[:, 2], color=colour, linestyle="--", linewidth=1,
+                        label=f"{s.stack} target")
+            ax.plot(rows[:, 0], rows[:, 3], color=colour, linewidth=0.9, alpha=0.8,
+                    label=f"{s.stack} delivered")
+        ax.set_ylabel("Mbit/s")
+        ax.set_title(label, fontsize="small")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="x-small", loc="upper right")
+    fig.axes[-1].set_xlabel("time since the client connected (s)")
     fig.tight_layout()
     return _save(fig, path)

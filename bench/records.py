@@ -115,6 +115,9 @@ class FrameRecord:
             :data:`DROP_PHASES`, ``None`` when decoded (or not known).
         psnr: PSNR (dB) of the decoded luma against the server's, when sampled.
         ssim: SSIM of the decoded luma against the server's, when sampled.
+        cc_target: the congestion controller's target (bits/s) when the frame
+            left the server, ``None`` without one (stock, or none reported).
+        cc_queueing: the controller's estimated queueing delay (s) then.
     """
 
     profile: str
@@ -128,6 +131,8 @@ class FrameRecord:
     drop_phase: str | None = None
     psnr: float | None = None
     ssim: float | None = None
+    cc_target: float | None = None
+    cc_queueing: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict with the field names as keys."""
@@ -147,7 +152,7 @@ class FrameRecord:
         if phase is not None and not isinstance(phase, str):
             raise ValueError(f"{where}: drop_phase is not a string: {phase!r}")
         quality: dict[str, float | None] = {}
-        for key in ("psnr", "ssim"):
+        for key in ("psnr", "ssim", "cc_target", "cc_queueing"):
             value = data.get(key)
             bad = not isinstance(value, int | float) or isinstance(value, bool)
             if value is not None and bad:
@@ -165,4 +170,6 @@ class FrameRecord:
             drop_phase=phase,
             psnr=quality["psnr"],
             ssim=quality["ssim"],
+            cc_target=quality["cc_target"],
+            cc_queueing=quality["cc_queueing"],
         )

@@ -19,7 +19,16 @@ from typing import Any, Final
 
 from .analysis import summarize_all
 from .jsonl import FRAMES_FILE, PROBES_FILE, read_frames, read_probes
-from .plots import ECDF_PNG, STAGES_PNG, TIMESERIES_PNG, plot_ecdf, plot_stages, plot_timeseries
+from .plots import (
+    ECDF_PNG,
+    LINK_PNG,
+    STAGES_PNG,
+    TIMESERIES_PNG,
+    plot_ecdf,
+    plot_link,
+    plot_stages,
+    plot_timeseries,
+)
 from .records import FrameRecord, ProbeRecord
 from .summary import SUMMARY_FILE, ProfileSummary, read_summary
 from .table import ms, table_rows
@@ -88,11 +97,13 @@ def read_notes(results: RunResults) -> RunResults:
 def write_plots(results: RunResults, out_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     """Write ``ecdf.png``, ``stages.png`` and ``timeseries.png``; return their paths."""
     target = Path(out_dir) if out_dir is not None else results.path
-    return [
+    paths = [
         plot_ecdf(results.probes, target / ECDF_PNG),
         plot_stages(results.summaries, target / STAGES_PNG),
         plot_timeseries(results.frames, results.probes, target / TIMESERIES_PNG),
     ]
+    link = plot_link(results.summaries, target / LINK_PNG)
+    return paths if link is None else [*paths, link]
 
 
 def write_report(
@@ -127,6 +138,36 @@ def write_report_for(results: RunResults, *, baseline: RunResults | None = None)
     out.write_text(page, encoding="utf-8")
     logger.info("wrote %s", out)
     return out
+
+
+def _link_table(summaries: list[ProfileSummary]) -> str:
+    header = ["profile", "cell", "stack", "capacity Mbit/s", "delivered Mbit/s",
+              "target p50 Mbit/s", "queueing p50/p95/max ms", "frame delay p50/p95/p99 ms",
+              "freezes", "capacity steps"]
+    rows = []
+    for s in summaries:
+        link = s.link
+        if not link:
+            continue
+        q, d = link.get("queueing_ms", {}), link.get("frame_delay_ms", {})
+        steps = "; ".join(
+            f"{st['from_mbps']:g}→{st['to_mbps']:g} at {st['t']:g} s: "
+            + (f"drained in {_num(st.get('drain_s'))} s" if "drain_s" in st
+               else f"recovered in {_num(st.get('recover_s'))} s")
+            for st in link.get("steps", [])
+        )
+        rows.append([
+            s.profile, s.cell, s.stack, _num(link.get("capacity_mbps")),
+            _num(link.get("achieved_mbps")), _num(link.get("target_mbps_p50")),
+            f"{_num(q.get('p50'))} / {_num(q.get('p95'))} / {_num(q.get('p100'))}",
+            f"{_num(d.get('p50'))} / {_num(d.get('p95'))} / {_num(d.get('p99'))}",
+            str(s.timing.freeze_count), steps or "-",
+        ])
+    return _table_html(header, rows, "link")
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{value:g}"
 
 
 def _data_uri(path: Path) -> str:
@@ -198,6 +239,12 @@ def render_html(results: RunResults, images: list[Path]) -> str:
         )
     parts += ["<h2>Latency</h2>"]
     parts += [f'<img alt="{e(p.stem)}" src="{_data_uri(p)}">' for p in images]
+    parts += ["<h2>The link: bitrate, capacity, queueing, recovery</h2>",
+              _link_table(results.summaries),
+              '<p class="note">queueing: each frame\'s last-packet trip above its 2nd '
+              "percentile; a step down is drained when every frame's queueing stays under "
+              "30 ms; a step up is recovered when the delivered bitrate (0.5 s windows) "
+              "reaches 80 % of the configured bitrate (docs/congestion.md).</p>"]
     parts += ["<h2>Stage medians (ms)</h2>", _stage_table(results.summaries)]
     parts.append(
         '<p class="note">Medians do not add exactly (the median of a sum is not the sum of '

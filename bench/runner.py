@@ -28,10 +28,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cloudarcade.bench.analysis import psnr, ssim, summarize_all
 from cloudarcade.bench.clients import HEADLESS, ClientKind, create_client_kind
 from cloudarcade.bench.jsonl import FRAMES_FILE, PROBES_FILE, JsonlWriter
+from cloudarcade.bench.linkstats import link_extras
 from cloudarcade.bench.metadata import write_metadata
 from cloudarcade.bench.records import DROP_ENCODE_SKIP, DROP_NETWORK, FrameRecord, ProbeRecord
 from cloudarcade.bench.report import RunResults, read_notes, write_report_for
-from cloudarcade.bench.scenario import NO_RELAY, BenchConfig, Cell
+from cloudarcade.bench.scenario import NO_RELAY, BenchConfig, Cell, split_variant
 from cloudarcade.bench.server_process import ServerProcess
 from cloudarcade.bench.summary import SUMMARY_FILE, write_summary
 from cloudarcade.bench.table import render_table
@@ -45,9 +46,18 @@ STOCK_DIR = "stock"
 _KNOWN = frozenset(TIMESTAMPS)
 
 
-def stack_dir(out: Path, stack: str, client: str = HEADLESS) -> Path:
+def stack_dir(
+    out: Path, stack: str, client: str = HEADLESS, primary: str = "tuned"
+) -> Path:
+    """Where a (client, stack variant)'s results go: the primary variant in the client's
+    directory (``out`` for headless), stock in ``stock/`` under it, other congestion
+    controllers in ``cc-NAME/`` under it."""
     base = out if client == HEADLESS else out / client
-    return base / STOCK_DIR if stack == "stock" else base
+    if stack == "stock":
+        return base / STOCK_DIR
+    if stack == primary:
+        return base
+    return base / f"cc-{split_variant(stack)[1]}"
 
 
 def run_key(client: str, stack: str) -> str:
@@ -134,10 +144,13 @@ class Measurement:
         self._sampled: list[FrameResult] = []
         self._presses: list[asyncio.Future[None]] = []
         self.kind = kind or create_client_kind(HEADLESS)
+        self.stack_name = split_variant(stack)[0]
+        self.cc = config.cc_of(stack)
         self.client = self.kind.create(
             ClientOptions(
                 url=url, game=config.game, resolution=cell.resolution, fps=cell.fps,
-                codec=cell.codec, bitrate=cell.bitrate, stack=stack, seed=config.seed,
+                codec=cell.codec, bitrate=cell.bitrate, stack=self.stack_name, cc=self.cc,
+                seed=config.seed,
                 profile=None if profile == NO_RELAY else profile,
                 sample_every=config.sample_every,
             ),
@@ -148,6 +161,8 @@ class Measurement:
     async def run(self) -> None:
         config, client = self.config, self.client
         try:
+            # The relay's trace starts with the first packet: about now (see linkcap).
+            link_origin = time.monotonic()
             await client.connect()
             await client.wait_for_frames(1, timeout=15)
             # Warm-up: rate control, jitter estimates and caches settle; not measured.
@@ -175,6 +190,8 @@ class Measurement:
             "session": client.session_id,
             "rtp_bitrate_bps": _bitrate(rtp_start, rtp_end),
             "client": self.kind.name, **client.extras(),
+            "cc": self.cc, "link_origin": link_origin,
+            **link_extras(config, self.profile),
         }
 
     def _probe(self) -> None:
@@ -217,6 +234,8 @@ class Measurement:
             input_seq=result.input_seq, timestamps=_stamps(result.stamps()),
             size_bytes=server.size_bytes if server else 0,
             keyframe=server.keyframe if server else False,
+            cc_target=server.cc_target if server else None,
+            cc_queueing=server.cc_queueing if server else None,
         )
 
     def _undecoded_frames(self) -> None:
@@ -346,8 +365,9 @@ async def run_bench(
 
 def stack_results(config: BenchConfig) -> dict[str, StackResults]:
     """One (not yet opened) :class:`StackResults` per client and stack, by :func:`run_key`."""
+    primary = config.primary_variant
     return {
-        run_key(client, stack): StackResults(stack_dir(config.out, stack, client))
+        run_key(client, stack): StackResults(stack_dir(config.out, stack, client, primary))
         for client in config.clients for stack in config.stacks
     }
 

@@ -23,7 +23,32 @@ from cloudarcade.server.options import (
 # A profile name that means "no relay at all" (the calibration baseline).
 NO_RELAY = "none"
 
-DEFAULT_PROFILES = ("ideal", "5g-sa", "lte")
+DEFAULT_PROFILES = ("ideal", "5g-sa", "lte", "dip")
+# Realistic demand: full-screen motion and texture, more than 8 Mbit/s at 720p60.
+DEFAULT_GAME = "terrain"
+DEFAULT_CC = "gcc"
+# Joins a stack and its congestion controller in a variant's label: "tuned+none".
+VARIANT_SEP = "+"
+
+
+def expand_variants(stacks: list[str], ccs: list[str]) -> list[str]:
+    """The run's stack variants: "tuned" once per controller when there are several
+    ("tuned+none", "tuned+gcc"), else "tuned"; "stock" as it is (aiortc's own REMB)."""
+    out: list[str] = []
+    for stack in stacks:
+        if stack == "tuned" and len(ccs) > 1:
+            out += [f"{stack}{VARIANT_SEP}{cc}" for cc in ccs]
+        else:
+            out.append(stack)
+    return out
+
+
+def split_variant(label: str, default_cc: str | None = None) -> tuple[str, str | None]:
+    """(stack, controller) of a variant label; a bare "tuned" has ``default_cc``."""
+    stack, sep, cc = label.partition(VARIANT_SEP)
+    if sep:
+        return stack, cc
+    return stack, (default_cc if stack == "tuned" else None)
 
 
 def _mbit(bitrate: int) -> str:
@@ -79,10 +104,12 @@ class BenchConfig:
     out: Path
     profiles: list[str] = field(default_factory=lambda: list(DEFAULT_PROFILES))
     cells: list[Cell] = field(default_factory=lambda: [Cell("h264", 1280, 720, 60, 8_000_000)])
+    # Stack variants (see expand_variants); ``ccs`` the controllers of the tuned stack.
     stacks: list[str] = field(default_factory=lambda: ["tuned", "stock"])
     # Bench clients by name (bench/clients.py): headless, chromium.
     clients: list[str] = field(default_factory=lambda: ["headless"])
-    game: str = "probe"
+    ccs: list[str] = field(default_factory=lambda: [DEFAULT_CC])
+    game: str = DEFAULT_GAME
     probes: int = 80
     # Probes are sent open-loop at this mean interval, jittered ±50% so they
     # fall at every phase of the game tick.
@@ -93,6 +120,18 @@ class BenchConfig:
     sample_every: int = 60
     metrics_port: int | None = None
     extra_profiles: Path | None = None
+
+    @property
+    def primary_variant(self) -> str:
+        """The variant whose results go in ``out`` itself and lead the report."""
+        tuned = [s for s in self.stacks if s != "stock"]
+        preferred = f"tuned{VARIANT_SEP}{DEFAULT_CC}"
+        if preferred in tuned:
+            return preferred
+        return tuned[0] if tuned else "stock"
+
+    def cc_of(self, label: str) -> str | None:
+        return split_variant(label, self.ccs[0] if len(self.ccs) == 1 else None)[1]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

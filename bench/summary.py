@@ -139,6 +139,8 @@ class ProfileSummary:
     quality_samples: int = 0
     mos: float | None = None
     mos_detail: dict[str, float] = field(default_factory=dict)
+    # Bitrate against capacity, queueing, recovery (cloudarcade.bench.linkstats).
+    link: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -171,6 +173,7 @@ class ProfileSummary:
                 quality_samples=int(data.get("quality_samples", 0)),
                 mos=data.get("mos"),
                 mos_detail=dict(data.get("mos_detail", {})),
+                link=dict(data.get("link", {})),
                 extra=dict(data.get("extra", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -37,11 +37,11 @@ def estimate_text(est: Estimate, *, with_ci: bool = True) -> str:
 
 def baseline_ratios(
     summaries: Sequence[ProfileSummary],
-) -> dict[tuple[str, str, str], dict[str, float]]:
+) -> dict[tuple[str, str, str, str], dict[str, float]]:
     """For each non-stock summary with a ``stack="stock"`` twin (same profile, cell
     and client): our p50 and p99 divided by stock's. Below 1 means we are faster."""
     stock = {(s.key, s.client): s for s in summaries if s.stack == STOCK}
-    out: dict[tuple[str, str, str], dict[str, float]] = {}
+    out: dict[tuple[str, str, str, str], dict[str, float]] = {}
     for s in summaries:
         base = stock.get((s.key, s.client))
         if s.stack == STOCK or base is None:
@@ -116,9 +116,10 @@ TERMINAL_COLUMNS = (
 )
 
 
-def _ratio_key(s: ProfileSummary) -> tuple[str, str, str]:
-    """Ratios are per (profile, cell) and client: a browser's against stock in the browser."""
-    return (s.profile, s.cell, s.client)
+def _ratio_key(s: ProfileSummary) -> tuple[str, str, str, str]:
+    """Ratios are per (profile, cell) and client (a browser's against stock in the
+    browser), one per stack variant (each congestion controller against stock)."""
+    return (s.profile, s.cell, s.client, s.stack)
 
 
 def _num(value: float | None, digits: int = 1) -> str:

@@ -194,6 +194,11 @@ class Viewer:
             state = self.congestion.state()
             timing.cc_target = round(state.target)
             timing.cc_queueing = round(state.queueing_delay, 4)
+            sent = self.congestion.last_frame_sent
+            last = timing.last_packet_sent
+            if (sent is not None and last is not None and timing.packetized is not None
+                    and timing.packetized <= sent <= last):
+                timing.last_packet_sent = sent  # the marker packet's own send time
         self.session.frame_sent(timing)
         channel = self._frames_channel
         if channel is not None and channel.readyState == "open":

@@ -23,7 +23,8 @@ def test_overuse_decreases_below_capacity() -> None:
     controller = gcc(8 * M)
     run = run_link(controller, lambda t: 3 * M, 8.0)
     late = run.targets_between(5.0, 8.0)
-    assert max(late) < 3 * M
+    # Additive increase probes a little above the link between decreases.
+    assert statistics.fmean(late) < 3 * M and max(late) < 1.1 * 3 * M
     assert min(late) > 0.5 * M
 
 

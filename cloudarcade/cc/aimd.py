@@ -71,8 +71,14 @@ class AimdRateControl:
         self._last_change: float | None = None
         self._last_decrease: float | None = None
 
-    def update(self, usage: Usage, acked: float | None, rtt: float, now: float) -> float:
-        """Apply one verdict; ``acked`` is the measured throughput (bits/s), if known."""
+    def update(
+        self, usage: Usage, acked: float | None, rtt: float, now: float, beta: float = BETA
+    ) -> float:
+        """Apply one verdict; ``acked`` is the measured throughput (bits/s), if known.
+
+        ``beta`` is the decrease factor on over-use (GCC's 0.85 unless the caller
+        wants a deeper cut).
+        """
         if usage is Usage.OVERUSING:
             self.state = RateState.DECREASE
         elif usage is Usage.UNDERUSING:
@@ -85,7 +91,7 @@ class AimdRateControl:
         if self.state is RateState.INCREASE:
             self._increase(acked, rtt, now)
         elif self.state is RateState.DECREASE:
-            self._decrease(acked, rtt, now)
+            self._decrease(acked, rtt, now, beta)
         self.rate = min(max(self.rate, self.min_rate), self.max_rate)
         return self.rate
 
@@ -115,7 +121,7 @@ class AimdRateControl:
         if self.rate < limit:
             self.rate = min(self.rate + step, limit)
 
-    def _decrease(self, acked: float | None, rtt: float, now: float) -> None:
+    def _decrease(self, acked: float | None, rtt: float, now: float, beta: float) -> None:
         if acked is None:
             self.state = RateState.HOLD
             return
@@ -126,9 +132,9 @@ class AimdRateControl:
             and acked > self.rate / 2
         ):
             return  # the last decrease has not shown in the feedback yet
-        new = BETA * acked
+        new = beta * acked
         if new > self.rate and self.capacity.mean is not None:
-            new = BETA * self.capacity.mean * 1000
+            new = beta * self.capacity.mean * 1000
         new = min(new, self.rate)
         if acked < self.capacity.lower():
             self.capacity.reset()

@@ -53,15 +53,23 @@ class SendSideCongestion(TransportStep):
         self._on_update = on_update
         self.feedback_packets = 0
         self.feedback_errors = 0
+        # When the last packet of a frame (the RTP marker) leaves: the frame's true
+        # send time, which the track only learns later, when aiortc asks for more.
+        self.last_frame_sent: float | None = None
 
     def send(self, packet: OutgoingRtp, now: float) -> float | None:
         if self.extension_id is not None:
             seq = self.history.allocate()
             packet.extensions[self.extension_id] = struct.pack("!H", seq)
-        if self.pacer is None:
-            return None
-        # The header grows by the extension; close enough for pacing.
-        return self.pacer.schedule(len(packet.payload) + 12 + 8 + _OVERHEAD, now)
+        depart = None
+        if self.pacer is not None:
+            # The header grows by the extension; close enough for pacing.
+            depart = self.pacer.schedule(len(packet.payload) + 12 + 8 + _OVERHEAD, now)
+        if packet.marker:
+            # Just before it goes: a receiver in another process may see it before
+            # the send returns, so a stamp taken after would run late.
+            self.last_frame_sent = now if depart is None else max(depart, now)
+        return depart
 
     def sent(self, packet: OutgoingRtp, size: int, now: float) -> None:
         if self.extension_id is None:

@@ -32,9 +32,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Measure input-to-photon delay, stage by stage, across network profiles. "
                     "Comma-separated codecs/resolutions/fps/bitrates make a sweep matrix.",
     )
-    parser.add_argument("--profiles", default="ideal,5g-sa,lte",
+    parser.add_argument("--profiles", default="ideal,5g-sa,lte,dip",
                         help="comma-separated profile names (see `cloudarcade profiles`)")
-    parser.add_argument("--game", default="probe")
+    parser.add_argument("--game", default="terrain",
+                        help="terrain (default: realistic load, more than 8 Mbit/s at 720p60), "
+                             "probe (a static frame), pong or swarm")
     parser.add_argument("--resolution", default="1280x720")
     parser.add_argument("--fps", default="60")
     parser.add_argument("--codec", default="h264")
@@ -45,6 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="who measures: headless (the Python client, photon = decoded), "
                              "chromium (the page in Debian's Chromium, photon = presented), "
                              "or both, comma-separated, side by side")
+    parser.add_argument("--cc", default="gcc",
+                        help="congestion controllers of the tuned stack, comma-separated: "
+                             "gcc, none (fixed bitrate); several run side by side")
     parser.add_argument("--probes", type=int, default=80, help="probes per profile and cell")
     parser.add_argument("--probe-interval", type=float, default=0.15,
                         help="mean seconds between probes (jittered ±50%%)")
@@ -82,10 +87,12 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> BenchConfig:
     from cloudarcade.bench.clients import check_client
-    from cloudarcade.bench.scenario import BenchConfig, build_cells, parse_list
+    from cloudarcade.bench.scenario import BenchConfig, build_cells, expand_variants, parse_list
+    from cloudarcade.cc import CONTROLLERS
 
     out = args.out or Path("results") / datetime.now().strftime("bench-%Y%m%d-%H%M%S")
     stacks = [parse_choice("stack", s, STACKS) for s in parse_list(args.stack)]
+    ccs = [parse_choice("cc", c, sorted(CONTROLLERS)) for c in parse_list(args.cc)]
     try:
         clients = list(dict.fromkeys(check_client(c) for c in parse_list(args.client)))
     except ValueError as exc:
@@ -95,7 +102,8 @@ def _config(args: argparse.Namespace) -> BenchConfig:
     return BenchConfig(
         out=out, profiles=parse_list(args.profiles),
         cells=build_cells(args.codec, args.resolution, args.fps, args.bitrate),
-        stacks=stacks, clients=clients, game=_parse_game(args.game), probes=args.probes,
+        stacks=expand_variants(stacks, ccs), ccs=ccs, clients=clients,
+        game=_parse_game(args.game), probes=args.probes,
         probe_interval=args.probe_interval, probe_timeout=args.probe_timeout,
         warmup=args.warmup, seed=args.seed, metrics_port=args.metrics_port,
         extra_profiles=args.profiles_file,
