@@ -74,8 +74,10 @@ async def test_a_3_s_blackout_stops_the_stream_which_resumes_in_the_same_session
         return gap > 2.5 and sum(1 for t in clock.times if t >= resumed) >= frames
 
     # Frames stop when the downlink goes dark and come back with a keyframe once
-    # the client's PLI gets through. How soon is a figure for a benchmark; here:
-    # the gap is the outage (at least 2.5 of its 3 s) and play resumes.
+    # the client's PLI gets through. How soon is the benchmark's figure (each
+    # freeze's duration in summary.json: `cloudarcade bench --profiles
+    # 5g-handover`, a profile with outages); here: the gap is the outage (at
+    # least 2.5 of its 3 s) and play resumes.
     assert await wait_until(lambda: resumed_for(20), 25), (
         f"largest gap {clock.largest_gap()[0]:.2f} s, {len(clock.times)} frames")
     assert client._receiver is not None and client._receiver.stats["plis_sent"] >= 1
