@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from aiortc.rtp import RtpPacket
 
 from cloudarcade.cc import CcState, Pacer, Remb, create_controller
@@ -78,3 +79,16 @@ def test_answer_gets_transport_cc_feedback_where_offered() -> None:
     assert "a=rtcp-fb:97 transport-cc" not in munged
     assert add_transport_cc_feedback(munged, offer) == munged
     assert add_transport_cc_feedback(answer, answer) == answer
+
+
+def test_frame_record_carries_the_controller_state() -> None:
+    from cloudarcade.protocol import FrameTiming, ProtocolError
+
+    record = FrameTiming(frame_id=3, tick_start=1.0, sim_end=1.0, render_end=1.0,
+                         convert_end=1.0, cc_target=2_500_000, cc_queueing=0.012)
+    parsed = FrameTiming.parse(record.to_json())
+    assert (parsed.cc_target, parsed.cc_queueing) == (2_500_000, 0.012)
+    assert "cc_target" not in parsed.stamps()
+    bad = record.to_json().replace('"cc_queueing":0.012', '"cc_queueing":-1')
+    with pytest.raises(ProtocolError, match="cc_queueing"):
+        FrameTiming.parse(bad)
