@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +21,7 @@ import aiohttp
 import pytest
 
 from cloudarcade import encoder as encoder_module
+from cloudarcade.bench.attack_client import many_sections
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.metrics import REGISTRY
 from cloudarcade.server import session as session_module
@@ -26,6 +29,7 @@ from cloudarcade.server import viewer as viewer_module
 from cloudarcade.server.app import CONFIG, PENDING, SESSIONS, ServerConfig
 from cloudarcade.server.limits import Limits
 from cloudarcade.server.listener import ConnectionCounts, GuardedSite
+from cloudarcade.server.options import OptionError
 
 from .conftest import RunningServer, start_server
 from .test_robust_offer import SMALL, _offer_sdp
@@ -163,10 +167,6 @@ async def _settle(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     return predicate()
 
 
-def _many_sections(sdp: str, count: int) -> str:
-    return sdp + "".join(f"m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:x{i}\r\n" for i in range(count))
-
-
 async def test_refused_offers_build_nothing(
     server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -187,9 +187,11 @@ async def test_refused_offers_build_nothing(
     sdp = await _offer_sdp()
     audio_only = await _offer_sdp(video=False, audio=True)
     started = _metric("cloudarcade_sessions_started_total")
+    # The issue's attacks: audio-only offers asking for 4K (once they built a
+    # 4K game and encoder each), and a valid 55 KB offer with 500 m-sections.
     cases = [
-        ({"sdp": audio_only, "resolution": "3840x2160"}, "sdp: offer has no video section"),
-        ({"sdp": _many_sections(sdp, 500)}, "sdp: more than 8 media sections"),
+        *[({"sdp": audio_only, "resolution": "3840x2160"}, "sdp: offer has no video section")] * 20,
+        ({"sdp": many_sections(sdp, 498)}, "sdp: more than 8 media sections"),
         ({"sdp": "v=0\r\nm=video 9 x\r\n"}, "sdp: line 2 is not 'm=<media> <port>"),
         ({"sdp": "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96\r\n"},
          "sdp: not a valid offer (ValueError: "),
@@ -352,3 +354,29 @@ def test_the_guard_works_on_uvloop() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
+
+
+def test_serve_raises_the_open_file_limit() -> None:
+    code = (
+        "import resource\n"
+        "from cloudarcade.server.listener import raise_fd_limit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))\n"
+        "raised = raise_fd_limit()\n"
+        "print(raised == (hard, hard), resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert result.stdout.split() == ["True", "True"], result
+
+
+def test_serve_flags_set_the_connection_limits() -> None:
+    from cloudarcade.cli import build_parser
+    from cloudarcade.commands.serve import build_config
+
+    parser, _ = build_parser()
+    config = build_config(parser.parse_args(
+        ["serve", "--header-timeout", "3", "--max-connections-per-address", "5"]))
+    assert config.limits.header_timeout == 3 and config.limits.max_connections_per_address == 5
+    with pytest.raises(OptionError, match="max_connections_per_address: expected an integer"):
+        build_config(parser.parse_args(["serve", "--max-connections-per-address", "0"]))
