@@ -51,12 +51,16 @@ def _count(data: dict[str, Any], key: str, what: str) -> int:
 
 @dataclass(frozen=True)
 class PageFrame:
-    """One frame the page presented (client/web/js/bench.js); times in page ms."""
+    """One frame the page presented, with its frame code (client/web/js/framewatch.js).
 
-    rtp: int
+    Times in page ms, ``processing`` in seconds as requestVideoFrameCallback gives it.
+    """
+
+    frame_id: int
+    input_seq: int
     presented: float
     received: float | None = None
-    processing: float | None = None  # seconds, as requestVideoFrameCallback gives it
+    processing: float | None = None
 
     @classmethod
     def parse(cls, data: Any) -> PageFrame:
@@ -66,26 +70,10 @@ class PageFrame:
         presented = _number(data, "presented")
         assert presented is not None
         return cls(
-            rtp=_count(data, "rtp", "page frame"), presented=presented,
-            received=_number(data, "received", optional=True),
+            frame_id=_count(data, "id", "page frame"), input_seq=_count(data, "seq", "page frame"),
+            presented=presented, received=_number(data, "received", optional=True),
             processing=_number(data, "processing", optional=True),
         )
-
-
-@dataclass(frozen=True)
-class PageCode:
-    """The frame code of one decoded frame, by its RTP timestamp."""
-
-    rtp: int
-    frame_id: int
-    input_seq: int
-
-    @classmethod
-    def parse(cls, data: Any) -> PageCode:
-        if not isinstance(data, dict):
-            raise ValueError(f"page code: expected an object, got {type(data).__name__}")
-        return cls(rtp=_count(data, "rtp", "page code"), frame_id=_count(data, "id", "page code"),
-                   input_seq=_count(data, "seq", "page code"))
 
 
 @dataclass(frozen=True)

@@ -30,14 +30,12 @@ from urllib.parse import urlencode
 from playwright.async_api import Browser, Page, Playwright, async_playwright
 
 from cloudarcade.bench.browser_stages import (
-    PageCode,
     PageFrame,
     ReceiverWindow,
     frame_stamps,
     receiver_window,
 )
 from cloudarcade.bench.clock_map import ClockMapping, ClockOffset
-from cloudarcade.bench.page_frames import PresentedFrames
 from cloudarcade.bench.probe_join import ProbeJoiner
 from cloudarcade.client.headless import ClientError, ClientOptions
 from cloudarcade.client.results import FrameResult, ProbeResult
@@ -60,6 +58,9 @@ CHROMIUM_FLAGS = (
     "--disable-quic",
 )
 CLOCK_SAMPLES = 25
+# The page's own "Measure latency" runs this many presses at the end of each session,
+# on the same stream, so that its p50 can be set beside the bench's.
+PAGE_MEASURE_PRESSES = 40
 DRAIN_INTERVAL = 0.1  # s between drains of the page's logs
 
 
@@ -137,7 +138,8 @@ class ChromiumClient:
         self._stats_at_first_probe: dict[str, Any] | None = None
         self.frames_shown = 0
         self.unreadable = 0
-        self._presented = PresentedFrames()
+        self.unmatched = 0
+        self._page_measure: dict[str, Any] | None = None
         self.session_id: int | None = None
 
     async def connect(self) -> None:
@@ -190,18 +192,16 @@ class ChromiumClient:
         if isinstance(stats, dict):
             window = receiver_window(self._stats, stats)
             self._stats = stats
-        self.unreadable += int(data.get("unreadable") or 0)
-        frames, codes = [], []
+        # The page's counts are cumulative.
+        self.unreadable = int(data.get("unreadable") or 0)
+        self.unmatched = int(data.get("unmatched") or 0)
+        frames = []
         for raw in data.get("frames") or []:
             with _logged(ValueError):
                 frames.append(PageFrame.parse(raw))
-        for raw in data.get("codes") or []:
-            with _logged(ValueError):
-                codes.append(PageCode.parse(raw))
-        self._presented.add(sorted(frames, key=lambda f: f.presented), codes)
-        for frame, code in self._presented.ready():
+        for frame in frames:  # in the order presented
             self.frames_shown += 1
-            self._joiner.frame(FrameResult(frame_id=code.frame_id, input_seq=code.input_seq,
+            self._joiner.frame(FrameResult(frame_id=frame.frame_id, input_seq=frame.input_seq,
                                            client=frame_stamps(frame, self._clock, window)))
         for raw in data.get("records") or []:
             with _logged(ValueError):
@@ -252,6 +252,8 @@ class ChromiumClient:
             await self._drain()
             self._clock_after = await self._estimate_clock()
             await page.evaluate("window.cloudarcade.bench.stop()")
+            self._page_measure = await page.evaluate(
+                "(presses) => window.cloudarcade.measure({presses})", PAGE_MEASURE_PRESSES)
         except Exception as exc:  # a crashed page still gets closed
             logger.warning("chromium client: final drain failed: %s", exc)
         finally:
@@ -269,12 +271,18 @@ class ChromiumClient:
         out: dict[str, Any] = {
             "frames_unreadable": self.unreadable,
             # Presented frames whose code never came, and repeated frame ids.
-            "frames_unmatched": self._presented.unmatched, "frames_stale": self._joiner.stale,
+            "frames_unmatched": self.unmatched, "frames_stale": self._joiner.stale,
         }
         if self._clock is not None:
             out["page_clock"] = self._clock.to_dict()
             if self._clock_after is not None:
                 out["page_clock_drift_ms"] = (self._clock_after.offset - self._clock.offset) * 1000
+        measure = self._page_measure
+        if measure is not None:
+            out["page_measure_p50_ms"] = measure.get("p50")
+            out["page_measure_p95_ms"] = measure.get("p95")
+            out["page_measure_presses"] = len(measure.get("samples") or [])
+            out["page_measure_misses"] = measure.get("misses")
         if self._stats is not None:
             window = receiver_window(self._stats_at_first_probe, self._stats)
             out["browser_jitter_buffer_ms"] = _ms(window.jitter_buffer)

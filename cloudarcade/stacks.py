@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
-from cloudarcade.rtc.extensions import TRANSPORT_CC
+from cloudarcade.rtc.extensions import PLAYOUT_DELAY, TRANSPORT_CC
 from cloudarcade.rtc.seam import RtcpStep, TransportStep
 
 if TYPE_CHECKING:
@@ -93,7 +93,15 @@ class TunedStack(MediaStack):
 
     name = "tuned"
     # Transport-wide sequence numbers: the congestion controller's feedback.
-    header_extensions = (TRANSPORT_CC,)
+    # playout-delay min = max = 0: Chromium renders our frames as soon as they decode.
+    header_extensions = (TRANSPORT_CC, PLAYOUT_DELAY)
+
+    def transport_steps(self, extension_ids: Mapping[str, int]) -> list[TransportStep]:
+        from cloudarcade.rtc.playout_delay import PlayoutDelayStep
+
+        if PLAYOUT_DELAY not in extension_ids:
+            return []  # the client did not offer it (aiortc's own client does not)
+        return [PlayoutDelayStep(extension_ids[PLAYOUT_DELAY])]
 
     def create_sink(
         self,

@@ -43,9 +43,11 @@ async def test_chromium_beside_headless_writes_every_output(tmp_path: Path) -> N
         assert sum(stages.values()) == pytest.approx(probe.input_to_photon, abs=1e-6)
         if "input_recv" in stamps:  # every stage known: nothing left unaccounted
             assert abs(stages["unaccounted"]) < 1e-6
-        # One clock: every stage but the clipped browser ones runs forwards,
-        # give or take the page clock's mapping (well under a millisecond here).
-        assert all(v > -0.002 for v in stages.values()), stages
+        # One clock: every stage runs forwards, give or take the page clock's mapping
+        # (under a millisecond) and the server's last_packet_sent, stamped when the
+        # sender comes back for the next frame (a few ms late under load).
+        late = [(k, v) for k, v in stages.items() if v <= -0.005]
+        assert not late, late
 
     # input_recv is on the frame of the tick that applied the input; Chromium may skip
     # presenting that frame (two in one vsync), and a later frame is then the photon.
@@ -59,6 +61,9 @@ async def test_chromium_beside_headless_writes_every_output(tmp_path: Path) -> N
     assert clock["samples"] >= 10 and 0 < clock["uncertainty_ms"] < 20
     assert summary.extra["frames_unreadable"] == 0
     assert summary.extra["browser_jitter_buffer_ms"] is not None
+    # The page's own measurement ran on the same session, beside the bench's probes.
+    assert summary.extra["page_measure_presses"] >= 30
+    assert summary.extra["page_measure_p50_ms"] > 0
 
     frames, _ = read_frames(out / "chromium" / "frames.jsonl")
     assert sum(f.decoded for f in frames) > 20

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cloudarcade.bench.browser_stages import PageCode, PageFrame, frame_stamps, receiver_window
+from cloudarcade.bench.browser_stages import PageFrame, frame_stamps, receiver_window
 from cloudarcade.bench.clients import CLIENTS, check_client
 from cloudarcade.bench.clock_map import ClockMapping, ClockOffset
-from cloudarcade.bench.page_frames import PresentedFrames
 from cloudarcade.bench.probe_join import ProbeJoiner
 from cloudarcade.client.results import FrameResult, ProbeResult
 from cloudarcade.protocol import FrameTiming
@@ -41,7 +40,7 @@ def test_browser_stages_add_up_to_the_photon() -> None:
     # 5 ms a frame in the buffer, less 1 ms of assembly spread over all frames.
     assert window.jitter_buffer == pytest.approx(0.004)
     assert window.decode == pytest.approx(0.002) and window.frames == 100
-    frame = PageFrame.parse({"rtp": 7, "presented": 1020.0, "received": 1005.0,
+    frame = PageFrame.parse({"id": 7, "seq": 3, "presented": 1020.0, "received": 1005.0,
                              "processing": 0.001})
     stamps = frame_stamps(frame, clock, window)
     assert stamps["photon"] == pytest.approx(2.020)  # page ms 1020 is bench second 2.020
@@ -51,27 +50,13 @@ def test_browser_stages_add_up_to_the_photon() -> None:
     stages = stage_durations(stamps)
     assert stages["present"] == pytest.approx(0.010)
     # A window mean longer than this frame's wait is clipped at the photon.
-    late = PageFrame.parse({"rtp": 8, "presented": 1007.0, "received": 1005.0})
+    late = PageFrame.parse({"id": 8, "seq": 3, "presented": 1007.0, "received": 1005.0})
     stamps = frame_stamps(late, clock, window)
     assert stamps["decode_start"] == stamps["decode_end"] == stamps["photon"]
     with pytest.raises(ValueError, match="'presented' must be a number"):
-        PageFrame.parse({"rtp": 1, "presented": "soon"})
+        PageFrame.parse({"id": 1, "seq": 0, "presented": "soon"})
     with pytest.raises(ValueError, match="'id' must be an integer"):
-        PageCode.parse({"rtp": 1, "id": -1, "seq": 0})
-
-
-def test_presented_frames_meet_their_codes_in_order() -> None:
-    presented = PresentedFrames(patience=2)
-    frame = {r: PageFrame(rtp=r, presented=float(r)) for r in (100, 200, 300, 400)}
-    # 200's code is late: 300 waits behind it, so the joiner sees them in order.
-    presented.add([frame[100], frame[200], frame[300]],
-                  [PageCode(100, 1, 0), PageCode(300, 3, 0)])
-    assert [f.rtp for f, _ in presented.ready()] == [100]
-    presented.add([frame[400]], [PageCode(200, 2, 5)])
-    assert [(f.rtp, c.frame_id) for f, c in presented.ready()] == [(200, 2), (300, 3)]
-    # 400's code never comes (say, unreadable): dropped after `patience` drains.
-    assert presented.ready() == []
-    assert presented.ready() == [] and presented.unmatched == 1
+        PageFrame.parse({"id": -1, "seq": 0, "presented": 1.0})
 
 
 def test_probe_joiner_waits_for_the_servers_record() -> None:

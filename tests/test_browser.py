@@ -256,7 +256,7 @@ async def test_play_pong_stats_and_latency(web_server: RunningServer, browser: B
     else:
         raise AssertionError("the page's stats reports never reached the server's metrics")
 
-    # Measure latency: a probe session of its own, 20 presses, p50/p95 in the page.
+    # Measure latency: 20 presses on the session being played, p50/p95 in the page.
     await page.click("#measure")
     await page.wait_for_function(
         "document.body.dataset.latency === 'done' || document.body.dataset.latency === 'failed'",
@@ -374,27 +374,37 @@ async def test_server_stop_shows_reconnecting_then_recovers(browser: Browser) ->
 async def test_page_modules_agree_with_the_server(
     web_server: RunningServer, browser: Browser
 ) -> None:
-    """The page's copies of server rules: the probe marker's geometry, stats messages."""
+    """The page's copies of server rules: the frame code's reader, stats messages."""
+    import numpy as np
     import pygame
 
-    from cloudarcade import protocol
-    from cloudarcade.server.games.probe import marker_rect
+    from cloudarcade import framecode, protocol
 
     page = await _open(browser, web_server.url)
-    # 512x288: height / 64 is 4.5, where Python's round() and Math.round() differ.
-    sizes = [(640, 360), (1280, 720), (1920, 1080), (320, 180), (512, 288), (800, 600)]
+    # Codes drawn by the server's writer, read by the page's reader (framecode.js),
+    # at widths of one and of two rows of blocks; one block blurred to mid-grey
+    # must still read (erasure decoding), a band of noise must not.
+    cases = []
+    for width, frame_id, seq, grey in ((640, 123456, 789, False), (1280, 2**32 - 1, 5, True)):
+        surface = pygame.Surface((width, framecode.band_height(width)))
+        framecode.write(surface, frame_id, seq)
+        luma = pygame.surfarray.array3d(surface)[:, :, 0].T.copy()  # rows x width
+        if grey:
+            luma[:16, 16:32] = 128
+        cases.append((width, [int(v) for v in luma.reshape(-1)], [frame_id, seq]))
+    noise = np.random.default_rng(1).integers(0, 256, (16, 1280)).reshape(-1)
+    cases.append((1280, [int(v) for v in noise], None))
     got = await page.evaluate(
-        """async (sizes) => {
-            const m = await import("/client/js/latency.js");
-            return sizes.map(([w, h]) => [m.markerRect(w, h), m.markerInner(w, h)]);
+        """async (cases) => {
+            const m = await import("/client/js/framecode.js");
+            return cases.map(([width, luma]) => {
+                const code = m.readLuma(Uint8Array.from(luma), width, width);
+                return code && [code.frameId, code.inputSeq];
+            });
         }""",
-        sizes,
+        cases,
     )
-    for (width, height), (rect, inner) in zip(sizes, got, strict=True):
-        expected: pygame.Rect = marker_rect(width, height)
-        assert (rect["x"], rect["y"], rect["width"], rect["height"]) == tuple(expected)
-        expected_inner = expected.inflate(-expected.width // 2, -expected.height // 2)
-        assert (inner["x"], inner["y"], inner["width"], inner["height"]) == tuple(expected_inner)
+    assert got == [expected for _, _, expected in cases]
 
     message = await page.evaluate(
         """async () => {

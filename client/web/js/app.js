@@ -11,6 +11,7 @@
 import { BenchProbe } from "./bench.js";
 import { backoffDelay, ConnectError, Connection, receivableCodecs } from "./connection.js";
 import { InputSender } from "./input.js";
+import { bandHeight } from "./framecode.js";
 import { measureLatency } from "./latency.js";
 import { overlayRows, StatsMonitor } from "./stats.js";
 
@@ -50,6 +51,10 @@ class App {
     this.token = this.params.get("token");
     this.video = $("video");
     this.input = new InputSender({ video: this.video, touchRoot: $("touch") });
+    // Players do not see the instrument: the frame code's strip along the top of every
+    // frame is cropped away (object-view-box, in the video's own pixels); the page
+    // still reads it from the decoded frames (framewatch.js).
+    this.video.addEventListener("resize", () => this._hideFrameCode());
     this.connection = null;
     this.monitor = null;
     this.state = "idle";
@@ -67,6 +72,11 @@ class App {
     this._render();
     this._loadCatalog();
     if (this.join || this.params.get("autoconnect") === "1") this.connect();
+  }
+
+  _hideFrameCode() {
+    const band = bandHeight(this.video.videoWidth);
+    this.video.style.objectViewBox = band ? `inset(${band}px 0 0 0)` : "";
   }
 
   _presetForm() {
@@ -251,18 +261,16 @@ class App {
     }
   }
 
-  async measure() {
+  /** Measure input-to-photon on the session being played; resolves with the outcome or null. */
+  async measure(options = {}) {
     const button = $("measure");
     const result = $("latency-result");
-    const probe = $("probe-video");
     button.disabled = true;
-    probe.hidden = false;
-    result.textContent = "connecting to the probe…";
+    result.textContent = "measuring…";
     document.body.dataset.latency = "running";
-    // The probe is a session of its own, on the form's settings even for a joiner.
-    const request = { ...this._settings(), token: this.token };
     try {
-      const outcome = await measureLatency(location.origin, request, probe, {
+      const outcome = await measureLatency(this, {
+        ...options,
         onProgress: (done, total) => {
           result.textContent = `measuring… ${done}/${total}`;
         },
@@ -273,12 +281,13 @@ class App {
       result.textContent = `input→photon p50 ${outcome.p50.toFixed(1)} ms, p95 ${outcome.p95.toFixed(1)} ms `
         + `(${outcome.samples.length} presses${outcome.misses ? `, ${outcome.misses} missed` : ""})`;
       document.body.dataset.latency = "done";
+      return outcome;
     } catch (error) {
       result.textContent = `latency measurement failed: ${error.message}`;
       document.body.dataset.latency = "failed";
+      return null;
     } finally {
       button.disabled = false;
-      probe.hidden = true;
       this._renderStats(this.monitor?.latest ?? null);
     }
   }

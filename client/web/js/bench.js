@@ -2,23 +2,18 @@
 //
 // Driven from Python through Playwright (bench/chromium_client.py), on the session the
 // page is playing, with no second connection:
-//   start()  logs every presented frame (requestVideoFrameCallback: rtpTimestamp,
-//            presentationTime, receiveTime, processingDuration), reads the frame code
-//            of every decoded frame (see below) and opens the `frames` data channel, on
-//            which the server sends its record of every frame (cloudarcade/protocol.py);
+//   start()  logs every presented frame with its frame code (framewatch.js:
+//            presentationTime, receiveTime, processingDuration) and opens the `frames`
+//            data channel, on which the server sends its record of every frame
+//            (cloudarcade/protocol);
 //   press()  sends a key press through the page's own input sender, on the events
 //            channel, and says when (performance.now(), ms) and with which seq;
 //   drain()  hands over what was logged since the last drain, with a getStats()
 //            snapshot of the video receiver's cumulative counters.
-// Presented frames and codes meet by RTP timestamp (in Python). The codes are read
-// from a MediaStreamTrackProcessor on a clone of the played track: every decoded frame
-// with its own rtpTimestamp. Reading the <video> inside the frame callback instead
-// races the compositor: under load the element already holds the next frame (seen
-// here for up to 15% of callbacks), and its code would go with the wrong times.
 // Every time is on the page's performance.now() clock; the Python side maps it onto
 // time.monotonic() (see docs/browser.md, "Measuring in the browser").
 
-import { readFrameCode } from "./framecode.js";
+import { FrameWatch } from "./framewatch.js";
 
 const FRAMES_CHANNEL = "frames"; // server/timing.py FRAMES_CHANNEL
 // Cumulative inbound-rtp counters the bench turns into per-window stage means.
@@ -52,22 +47,18 @@ export class BenchProbe {
 
   _reset() {
     this.frames = [];
-    this.codes = [];
     this.records = [];
-    this.unreadable = 0;
   }
 
   /** Start logging the current connection's frames and records. */
   start() {
     const connection = this.app.connection;
     if (!connection?.pc) throw new Error("bench: the page is not connected");
-    const track = this.app.video.srcObject?.getVideoTracks()[0];
-    if (!track) throw new Error("bench: no video track yet");
-    if (typeof MediaStreamTrackProcessor === "undefined") {
-      throw new Error("bench: this browser has no MediaStreamTrackProcessor");
-    }
     this.stop();
     this._reset();
+    this.watch = new FrameWatch(this.app.video);
+    this.watch.start();
+    this.watch.listen((frame) => this.frames.push(frame));
     this.connection = connection;
     this.running = true;
     // A data channel on the existing association: no renegotiation.
@@ -75,44 +66,6 @@ export class BenchProbe {
     this.channel.addEventListener("message", (event) => {
       if (this.running) this.records.push(event.data);
     });
-    const video = this.app.video;
-    const onFrame = (now, metadata) => {
-      if (!this.running) return;
-      this._handle = video.requestVideoFrameCallback(onFrame);
-      this.frames.push({
-        rtp: metadata.rtpTimestamp ?? null,
-        presented: metadata.presentationTime,
-        expected: metadata.expectedDisplayTime,
-        received: metadata.receiveTime ?? null,
-        processing: metadata.processingDuration ?? null,
-      });
-    };
-    this._handle = video.requestVideoFrameCallback(onFrame);
-    this._readCodes(track);
-  }
-
-  async _readCodes(track) {
-    this._track = track.clone();
-    const reader = new MediaStreamTrackProcessor({ track: this._track }).readable.getReader();
-    this._reader = reader;
-    while (this.running) {
-      let result;
-      try {
-        result = await reader.read();
-      } catch {
-        return; // Cancelled by stop(), or the track ended.
-      }
-      if (result.done) return;
-      const frame = result.value;
-      try {
-        const rtp = frame.metadata?.().rtpTimestamp ?? null;
-        const code = await readFrameCode(frame);
-        if (!code || rtp === null) this.unreadable += 1;
-        else this.codes.push({ rtp, id: code.frameId, seq: code.inputSeq });
-      } finally {
-        frame.close();
-      }
-    }
   }
 
   /** Press and release `code` on the events channel; {seq, sent} of the key-down. */
@@ -132,9 +85,9 @@ export class BenchProbe {
     }
     const out = {
       frames: this.frames,
-      codes: this.codes,
       records: this.records,
-      unreadable: this.unreadable,
+      unreadable: this.watch?.unreadable ?? 0,
+      unmatched: this.watch?.unmatched ?? 0,
       stats,
     };
     this._reset();
@@ -143,11 +96,7 @@ export class BenchProbe {
 
   stop() {
     this.running = false;
-    if (this._handle !== undefined) this.app.video.cancelVideoFrameCallback?.(this._handle);
-    this._handle = undefined;
-    this._reader?.cancel().catch(() => {});
-    this._track?.stop();
-    this._reader = this._track = null;
+    this.watch?.stop();
     try {
       this.channel?.close();
     } catch {
