@@ -150,6 +150,8 @@ class ClusterRun:
         self.results = stack_results(config)
         self.nodes: list[dict[str, Any]] = []
         self.timings: dict[Any, dict[str, float]] = {}
+        # Labels and errors of the units that failed (the run went on without them).
+        self.failed: list[str] = []
 
     def run(self) -> dict[str, RunResults]:
         config = self.config
@@ -174,6 +176,11 @@ class ClusterRun:
                 each.close()
         runs = finish_run(config, self.results, self.console, started=started,
                           interrupted=interrupted, extra_metadata=self._metadata(dispatch))
+        if dispatch is not None:
+            self.failed = [f"{s.unit.label}: {s.error}" for s in dispatch.states.values()
+                           if s.outcome == "failed"]
+            for line in self.failed:
+                self.console.print(f"[red]not measured[/] {line}")
         if interrupted:
             raise KeyboardInterrupt
         return runs

@@ -12,11 +12,9 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +22,9 @@ from cloudarcade import runtime
 from cloudarcade.bench.metadata import git_state, machine, versions
 from cloudarcade.bench.scenario import BenchConfig
 from cloudarcade.bench.unit import Unit, UnitRecords
+from cloudarcade.client.headless import ClientError
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
-# Where a node looks for Chromium when a run's client is the browser.
-CHROMIUM_NAMES = ("chromium", "chromium-browser")
 
 
 class UnitRequirementError(RuntimeError):
@@ -49,7 +46,7 @@ def node_facts() -> dict[str, Any]:
     facts["boot_id"] = boot_id()
     facts["versions"] = versions()
     facts["git"] = git_state(Path(__file__).resolve().parent)
-    facts["chromium"] = next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
+    facts["chromium"] = chromium_found()
     facts["pid"] = os.getpid()
     return facts
 
@@ -64,18 +61,32 @@ def host_key(facts: dict[str, Any]) -> str:
     return f"boot:{boot}" if boot else f"host:{facts.get('hostname')}"
 
 
-def missing_requirements(
-    config: BenchConfig, which: Callable[[str], str | None] = shutil.which
-) -> list[str]:
-    """What this node lacks for ``config``, each as a sentence; empty when it has it all."""
-    missing = []
-    # The browser client (``--client chromium``) needs Debian's Chromium on the node.
-    if getattr(config, "client", "python") == "chromium" and not any(
-        which(name) for name in CHROMIUM_NAMES
-    ):
-        missing.append("no Chromium executable (chromium or chromium-browser) on PATH; "
-                       "install the Debian package chromium")
-    return missing
+def missing_requirements(client: str) -> list[str]:
+    """What this node lacks to measure with ``client`` (bench/clients.py), each as a
+    sentence naming it and how to get it; empty when it has it all."""
+    if client != "chromium":
+        return []
+    # The same checks as the chromium client's own (Playwright, then the executable
+    # at CLOUDARCADE_CHROMIUM or /usr/bin/chromium), made before a server starts.
+    try:
+        from cloudarcade.bench.chromium_client import chromium_path
+    except ImportError as exc:
+        return [f"the chromium client needs Playwright ({exc}): pip install playwright"]
+    try:
+        chromium_path()
+    except ClientError as exc:
+        return [str(exc)]
+    return []
+
+
+def chromium_found() -> str | None:
+    """Where this node's Chromium is (for its facts), or None."""
+    try:
+        from cloudarcade.bench.chromium_client import chromium_path
+
+        return chromium_path()
+    except (ImportError, ClientError):
+        return None
 
 
 def refusal(facts: dict[str, Any], driver_git: dict[str, Any]) -> str | None:
@@ -97,7 +108,7 @@ def run_unit_here(
     node lacks something the unit needs.
     """
     facts = node_facts()
-    missing = missing_requirements(config)
+    missing = missing_requirements(unit.client)
     if missing:
         raise UnitRequirementError(
             f"node {facts['hostname']} cannot run {unit.label}: {'; '.join(missing)}"

@@ -50,6 +50,8 @@ class LocalCluster:
     address: str = ""
     nodes: list[NodeProcess] = field(default_factory=list)
     temp_dir: str = ""
+    # Added to every node's environment (its Ray workers inherit it).
+    env: dict[str, str] = field(default_factory=dict)
 
     def _start(self, ip: str, args: list[str], timeout: float) -> NodeProcess:
         log = Path(self.temp_dir) / f"node-{ip}.log"
@@ -58,7 +60,7 @@ class LocalCluster:
                   "--block"]
         with log.open("wb") as out:
             process = subprocess.Popen([RAY, "start", *args, *common], stdout=out,
-                                       stderr=subprocess.STDOUT, env=ENV,
+                                       stderr=subprocess.STDOUT, env={**ENV, **self.env},
                                        start_new_session=True)
         node = NodeProcess(ip, process, log)
         self.nodes.append(node)

@@ -103,12 +103,8 @@ def test_when_every_node_is_gone_the_rest_fails_with_a_reason() -> None:
 
 
 def test_node_checks_name_what_is_missing_or_different() -> None:
-    config = BenchConfig(out=Path("x"))
-    assert missing_requirements(config, which=lambda name: None) == []  # Python client
-    config.client = "chromium"  # type: ignore[attr-defined]
-    missing = missing_requirements(config, which=lambda name: None)
-    assert len(missing) == 1 and "Chromium" in missing[0]
-    assert missing_requirements(config, which=lambda name: "/usr/bin/chromium") == []
+    assert missing_requirements("headless") == []
+    assert missing_requirements("chromium") == []  # this machine has Debian's Chromium
     facts = {"git": {"revision": "abc"}}
     assert refusal(facts, {"revision": "abc"}) is None
     assert "differs from the driver's def" in (refusal(facts, {"revision": "def"}) or "")
@@ -127,7 +123,8 @@ def test_units_cover_the_matrix_in_the_local_order() -> None:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    local = LocalCluster()
+    # The nodes lack Chromium (as far as the chromium client can tell).
+    local = LocalCluster(env={"CLOUDARCADE_CHROMIUM": "/nonexistent/chromium"})
     try:
         local.start_head("127.0.0.2")
         local.add_worker("127.0.0.3")
@@ -190,12 +187,32 @@ def test_a_sweep_on_two_nodes_writes_what_a_local_run_writes(
 
 
 @pytest.mark.slow
+def test_a_node_without_chromium_fails_its_units_clearly_not_the_run(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    out = tmp_path / "browser"
+    process = _bench(cluster, out, "--client", "chromium", "--profiles", "ideal,wired",
+                     "--stack", "tuned", "--allow-shared-host")
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 1, output  # finished, but not everything was measured
+    assert "not measured" in output
+    meta = _cluster_metadata(out)
+    assert all(n["chromium"] is None for n in meta["nodes"])
+    for unit in meta["units"]:
+        assert unit["outcome"] == "failed" and unit["retries"] == 0
+        assert "UnitRequirementError: node " in unit["error"]
+        assert "/nonexistent/chromium: no Chromium there" in unit["error"]
+    assert (out / "metadata.json").is_file()
+
+
+@pytest.mark.slow
 def test_capacity_clients_run_as_ray_tasks_on_the_cluster(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
     command = [sys.executable, "-m", "cloudarcade.cli", "bench", "capacity", "--cluster",
                cluster.address, "--resolution", "320x180", "--max", "2", "--start", "2",
-               "--warmup", "0.3", "--duration", "1", "--out", str(tmp_path / "cap")]
+               "--warmup", "0.3", "--duration", "1", "--confirm", "0",
+               "--out", str(tmp_path / "cap")]
     # Every node is on this machine: the clients would steal the server's cores.
     with pytest.raises(ClusterError, match="no node of the cluster is on another machine"):
         RayClients(CapacityConfig(out=tmp_path), cluster.address)

@@ -159,17 +159,19 @@ def run(args: argparse.Namespace) -> int:
                   f"{len(config.cells)} cells × {', '.join(config.stacks)} × "
                   f"{', '.join(config.clients)} client, "
                   f"{config.probes} probes each)")
+    failed_units = 0
     try:
         if args.cluster is not None:
-            from cloudarcade.bench.cluster import ClusterError, run_cluster_bench
+            from cloudarcade.bench.cluster import ClusterError, ClusterRun
 
+            cluster = ClusterRun(config, args.cluster, console=console,
+                                 allow_shared_host=args.allow_shared_host, retries=args.retries)
             try:
-                runs = run_cluster_bench(config, args.cluster, console=console,
-                                         allow_shared_host=args.allow_shared_host,
-                                         retries=args.retries)
+                runs = cluster.run()
             except ClusterError as exc:
                 print(f"cloudarcade bench: {exc}", file=sys.stderr)
                 return 2
+            failed_units = len(cluster.failed)
         else:
             runs = runtime.run(run_bench(config, console=console))
     except (asyncio.CancelledError, KeyboardInterrupt):
@@ -177,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if args.calibrate:
         return _calibrate(config, runs, console)
-    return 0
+    # A unit that failed on its node did not stop the run; the exit status says so.
+    return 1 if failed_units else 0
 
 
 def _calibrate(config: BenchConfig, runs: dict[str, RunResults], console: Console) -> int:
