@@ -2,7 +2,8 @@
 
 ``cloudarcade play --url ...`` (without ``--headless``) runs :func:`play_window`.
 It reuses :class:`HeadlessClient`'s receive path; only the frame being drawn is
-converted (scaled and turned into RGB by swscale in one pass).
+converted (scaled and turned into RGB by swscale in one pass), without the frame
+code's strip along its top (:func:`frame_surface`).
 
 Threads: the window lives on the thread that calls :meth:`DesktopWindow.run`
 (the main thread under the CLI: SDL wants its window and event pump on one
@@ -41,7 +42,7 @@ import av
 import numpy as np
 import pygame
 
-from cloudarcade import protocol
+from cloudarcade import framecode, protocol
 from cloudarcade.client.client_thread import ClientThread, Latest
 from cloudarcade.client.headless import ClientOptions
 from cloudarcade.client.input_map import (
@@ -97,11 +98,29 @@ def fit_rect(frame_size: tuple[int, int], window_size: tuple[int, int]) -> pygam
     return pygame.Rect((ww - w) // 2, (wh - h) // 2, w, h)
 
 
+def code_band(width: int) -> int:
+    """Rows of the frame code's strip at the top of a frame ``width`` px wide (0: none)."""
+    return framecode.band_height(width) if width >= framecode.MIN_WIDTH else 0
+
+
+def visible_size(frame_size: tuple[int, int]) -> tuple[int, int]:
+    """What a player sees of a frame: all of it but the frame code's strip."""
+    width, height = frame_size
+    return width, height - code_band(width)
+
+
 def frame_surface(frame: av.VideoFrame, size: tuple[int, int]) -> tuple[pygame.Surface, Any]:
-    """``frame`` scaled to ``size`` as RGB, in one swscale pass, and the buffer it shares."""
-    scaled = frame.reformat(width=size[0], height=size[1], format="rgb24",
+    """The visible part of ``frame`` (:func:`visible_size`) scaled to ``size`` as RGB,
+    in one swscale pass, and the buffer it shares.
+
+    Players do not see the instrument: the frame is scaled so that its visible part
+    fills ``size`` and the strip's rows are cut off the top (the client read the
+    code from the decoded frame already).
+    """
+    full_height = round(size[1] * frame.height / visible_size((frame.width, frame.height))[1])
+    scaled = frame.reformat(width=size[0], height=full_height, format="rgb24",
                             interpolation="BILINEAR")
-    rgb: Any = np.ascontiguousarray(scaled.to_ndarray())
+    rgb: Any = np.ascontiguousarray(scaled.to_ndarray()[full_height - size[1]:])
     return pygame.image.frombuffer(rgb, size, "RGB"), rgb
 
 
@@ -343,7 +362,8 @@ class DesktopWindow:
             label = self._font.render(text, True, (200, 200, 200))
             screen.blit(label, label.get_rect(center=screen.get_rect().center))
         else:
-            rect = fit_rect((latest.frame.width, latest.frame.height), screen.get_size())
+            frame_size = (latest.frame.width, latest.frame.height)
+            rect = fit_rect(visible_size(frame_size), screen.get_size())
             if self._image is None or self._image[0] is not latest or (
                     self._image[1].get_size() != rect.size):
                 # Converting only the frame being drawn, at the size it is drawn.

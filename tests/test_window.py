@@ -33,6 +33,7 @@ from cloudarcade.client.window import (
     fit_rect,
     frame_surface,
     play_window,
+    visible_size,
 )
 from cloudarcade.server.app import SESSIONS
 
@@ -99,6 +100,24 @@ def test_fit_rect_letterboxes_and_pillarboxes() -> None:
     assert fit_rect((640, 360), (640, 480)) == pygame.Rect(0, 60, 640, 360)
     assert fit_rect((640, 360), (1000, 360)) == pygame.Rect(180, 0, 640, 360)
     assert fit_rect((640, 360), (1280, 720)) == pygame.Rect(0, 0, 1280, 720)
+
+
+def test_the_frame_code_strip_is_cut_from_the_picture() -> None:
+    import av
+
+    from cloudarcade import framecode
+
+    surface = pygame.Surface((640, 360))
+    surface.fill((128, 128, 128))
+    framecode.write(surface, 4242, 17)
+    rgb = pygame.surfarray.array3d(surface).transpose(1, 0, 2).copy()
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    assert framecode.read_from_frame(frame) == framecode.FrameCode(4242, 17)  # still read
+    assert visible_size((640, 360)) == (640, 328) and visible_size((1280, 720)) == (1280, 704)
+    picture = np.asarray(frame_surface(frame, (640, 328))[1]).astype(int)
+    assert picture.shape == (328, 640, 3)
+    # Only the grey below the strip is left, not its black and white blocks.
+    assert np.abs(picture - 128).max() <= 8
 
 
 def test_answer_codec_takes_the_first_video_payload() -> None:
@@ -199,9 +218,10 @@ async def test_window_shows_the_stream_and_forwards_keys(
             return pygame.surfarray.array3d(surface).transpose(1, 0, 2), expected, rect
 
         pixels, expected, rect = await asyncio.wrap_future(window.call_in_window(drawn))
-        assert rect == pygame.Rect(0, 60, 640, 360)
-        assert not pixels[:60].any() and not pixels[420:].any()  # black bars
-        video = pixels[60:420].astype(int)
+        # 640x360 less the frame code's 32-row strip, letterboxed in 640x480.
+        assert rect == pygame.Rect(0, 76, 640, 328)
+        assert not pixels[:76].any() and not pixels[404:].any()  # black bars
+        video = pixels[76:404].astype(int)
         assert video.std() > 5  # a picture, not a flat fill
         assert np.abs(video - expected.astype(int)).max() <= 1  # the decoded frame, scaled
 
