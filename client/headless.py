@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import av
 from aiortc import RTCDataChannel, RTCSessionDescription
 
@@ -25,6 +24,7 @@ from cloudarcade.client.joiner import FrameJoined, FrameJoiner
 from cloudarcade.client.receiver import VideoReceive
 from cloudarcade.client.results import ClientSummary, FrameResult, ProbeResult
 from cloudarcade.client.schedule import InputSchedule, run_schedule
+from cloudarcade.client.signalling import ClientError, post_offer
 from cloudarcade.ice import create_peer_connection
 from cloudarcade.protocol import FRAMES_CHANNEL, FrameTiming
 from cloudarcade.rtc import extensions
@@ -32,9 +32,7 @@ from cloudarcade.stacks import create_stack
 
 logger = logging.getLogger(__name__)
 
-
-class ClientError(RuntimeError):
-    """The client could not connect or the server refused it; the message says why."""
+__all__ = ["ClientError", "ClientOptions", "HeadlessClient", "play_headless"]
 
 
 @dataclass
@@ -125,25 +123,11 @@ class HeadlessClient:
         sdp = extensions.add_to_offer(offer.sdp, wanted)
         await pc.setLocalDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         body = {"sdp": pc.localDescription.sdp, "type": "offer", **self.options.offer_fields()}
-        url = self.options.url.rstrip("/") + "/offer"
-        try:
-            async with aiohttp.ClientSession() as http, http.post(url, json=body) as response:
-                try:
-                    answer = await response.json()
-                except (aiohttp.ContentTypeError, ValueError):
-                    answer = {"error": (await response.text())[:200]}
-                if response.status != 200:
-                    raise ClientError(
-                        f"server refused the offer ({response.status}): {answer.get('error')}"
-                    )
-        except aiohttp.ClientError as exc:
-            raise ClientError(f"cannot reach {url}: {exc}") from None
-        self.session_id = answer.get("session")
-        self.share = answer.get("share")
-        self.role = answer.get("role")
-        self.player = answer.get("player")
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
-        extensions.negotiate(transceiver, answer["sdp"], wanted)
+        answer = await post_offer(self.options.url, body)
+        self.session_id, self.share = answer.session, answer.share
+        self.role, self.player = answer.role, answer.player
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+        extensions.negotiate(transceiver, answer.sdp, wanted)
         try:
             await asyncio.wait_for(self._connected.wait(), self.options.connect_timeout)
         except TimeoutError:
