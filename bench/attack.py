@@ -286,6 +286,7 @@ async def attack_one(args: argparse.Namespace, code: Path | None, log_dir: Path,
     assert server.pid is not None
     host, port = url.removeprefix("http://").rsplit(":", 1)
     figures: Figures = {"code": str(code) if code else "this checkout"}
+    logger.info("attacking %s (server code: %s)", url, figures["code"])
     try:
         figures["multi_write"] = await multi_write(host, int(port))
         figures["chunked_10mb"] = await chunked_10mb(host, int(port))

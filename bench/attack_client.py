@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import time
 from typing import Any
@@ -18,8 +17,6 @@ import aiohttp
 import numpy as np
 
 from cloudarcade.ice import create_peer_connection
-
-logger = logging.getLogger(__name__)
 
 # No request of the attacker waits longer than this (an old server may hang).
 TIMEOUT = aiohttp.ClientTimeout(total=15)
