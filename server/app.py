@@ -22,7 +22,7 @@ from cloudarcade.netsim import Profile, load_profiles
 from cloudarcade.server.games import available_games
 from cloudarcade.server.lifecycle import CloseReason
 from cloudarcade.server.limits import Limits, PendingOffers
-from cloudarcade.server.options import OptionError, SessionOptions, parse_offer
+from cloudarcade.server.options import OfferRequest, OptionError, SessionOptions, parse_offer
 from cloudarcade.server.sdp_checks import OfferError, check_offer_sdp
 from cloudarcade.server.session import GameSession
 from cloudarcade.server.web import add_web_routes
@@ -77,10 +77,8 @@ async def offer(request: web.Request) -> web.Response:
     the game and the encoder wait until a viewer connects (``GameSession``).
     """
     config = request.app[CONFIG]
-    sessions: dict[int, GameSession] = request.app[SESSIONS]
-    limits = config.limits
     authorized = config.token is None or _bearer_ok(request, config.token)
-    raw = await _read_body(request, limits.body_timeout)
+    raw = await _read_body(request, config.limits.body_timeout)
     if isinstance(raw, web.Response):
         return raw
     try:
@@ -99,44 +97,11 @@ async def offer(request: web.Request) -> web.Response:
         wanted = parse_offer(body, config.defaults, config.profiles)
     except OptionError as exc:
         return _refuse(request, 400, str(exc))
-    shared: GameSession | None = None
-    if wanted.join is not None:
-        shared = _find_shared(sessions, wanted.join)
-        if shared is None:
-            return _refuse(request, 404,
-                           "join: no session has this share token (it may have ended)")
-        if len(shared.viewers) >= limits.max_viewers:
-            return _refuse(request, 503, f"session full: {limits.max_viewers} viewers",
-                           **{"Retry-After": "5"})
-        rtp_codec, relayed = shared.rtp_codec, shared.profile is not None
-    else:
-        rtp_codec, relayed = rtp_codec_for(wanted.options.codec), wanted.options.profile is not None
-    try:
-        check_offer_sdp(wanted.sdp, rtp_codec, need_host_candidate=relayed)
-    except OfferError as exc:
-        return _refuse(request, 400, str(exc))
+    admitted = _admit(request, wanted)
+    if isinstance(admitted, web.Response):
+        return admitted
+    session = admitted
     pending: PendingOffers = request.app[PENDING]
-    if pending.count >= limits.max_pending_offers:
-        return _refuse(request, 503, f"server busy: {pending.count} offers are being answered; "
-                                     "retry in a second", reason=BUSY, **{"Retry-After": "1"})
-    if shared is not None:
-        session = shared
-    else:
-        if len(sessions) >= config.max_sessions:
-            return _refuse(request, 503, f"server full: {config.max_sessions} sessions",
-                           **{"Retry-After": "5"})
-        connecting = sum(1 for s in sessions.values() if s.connecting)
-        if connecting >= limits.max_connecting:
-            return _refuse(request, 503, f"server busy: {connecting} new sessions are still "
-                                         "connecting; retry in a few seconds", reason=BUSY,
-                           **{"Retry-After": "2"})
-        options = wanted.options
-        profile = config.profiles[options.profile] if options.profile is not None else None
-        session = GameSession(options, bind=config.host, profile=profile,
-                              sample_dir=config.sample_dir, sample_every=config.sample_every,
-                              metrics=config.metrics, limits=limits,
-                              on_closed=lambda s, reason: _forget(sessions, s))
-        sessions[session.id] = session
     pending.count += 1
     try:
         viewer, answer = await session.add_viewer(
@@ -155,6 +120,56 @@ async def offer(request: web.Request) -> web.Response:
         "sdp": answer.sdp, "type": answer.type, "session": session.id, "share": session.share,
         "role": viewer.role, "player": viewer.player,
     })
+
+
+def _admit(request: web.Request, wanted: OfferRequest) -> GameSession | web.Response:
+    """The session that will answer ``wanted`` (joined, or new); or the refusal to send.
+
+    The SDP is checked first, with the codec and relay of the session it
+    would join; then the limits on pending work. A new session is registered
+    at once (it counts towards the limits) but builds no game or encoder yet.
+    """
+    config = request.app[CONFIG]
+    sessions: dict[int, GameSession] = request.app[SESSIONS]
+    limits = config.limits
+    shared: GameSession | None = None
+    if wanted.join is not None:
+        shared = _find_shared(sessions, wanted.join)
+        if shared is None:
+            return _refuse(request, 404,
+                           "join: no session has this share token (it may have ended)")
+        if len(shared.viewers) >= limits.max_viewers:
+            return _refuse(request, 503, f"session full: {limits.max_viewers} viewers",
+                           **{"Retry-After": "5"})
+        rtp_codec, relayed = shared.rtp_codec, shared.profile is not None
+    else:
+        rtp_codec, relayed = rtp_codec_for(wanted.options.codec), wanted.options.profile is not None
+    try:
+        check_offer_sdp(wanted.sdp, rtp_codec, need_host_candidate=relayed)
+    except OfferError as exc:
+        return _refuse(request, 400, str(exc))
+    pending = request.app[PENDING].count
+    if pending >= limits.max_pending_offers:
+        return _refuse(request, 503, f"server busy: {pending} offers are being answered; "
+                                     "retry in a second", reason=BUSY, **{"Retry-After": "1"})
+    if shared is not None:
+        return shared
+    if len(sessions) >= config.max_sessions:
+        return _refuse(request, 503, f"server full: {config.max_sessions} sessions",
+                       **{"Retry-After": "5"})
+    connecting = sum(1 for s in sessions.values() if s.connecting)
+    if connecting >= limits.max_connecting:
+        return _refuse(request, 503, f"server busy: {connecting} new sessions are still "
+                                     "connecting; retry in a few seconds", reason=BUSY,
+                       **{"Retry-After": "2"})
+    options = wanted.options
+    profile = config.profiles[options.profile] if options.profile is not None else None
+    session = GameSession(options, bind=config.host, profile=profile,
+                          sample_dir=config.sample_dir, sample_every=config.sample_every,
+                          metrics=config.metrics, limits=limits,
+                          on_closed=lambda s, reason: _forget(sessions, s))
+    sessions[session.id] = session
+    return session
 
 
 async def _read_body(request: web.Request, timeout: float) -> bytes | web.Response:
