@@ -159,6 +159,9 @@ class Engine:
             result = handler(self, message)
         except (ControlError, ValueError, OSError) as exc:
             self._send({"id": request, "error": str(exc)})
+        except Exception as exc:  # a bug: answer anyway, or the parent waits for ever
+            logger.exception("netsim relay process: %s failed", op)
+            self._send({"id": request, "error": f"{op} failed: {type(exc).__name__}: {exc}"})
         else:
             self._send({"id": request, "ok": result})
 

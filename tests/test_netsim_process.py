@@ -12,7 +12,7 @@ import pytest
 
 from cloudarcade.bench.leak import wait_until
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
-from cloudarcade.netsim import RelayProcess, RelayProcessError
+from cloudarcade.netsim import RelayProcess, RelayProcessError, control
 from cloudarcade.server.app import SESSIONS
 
 from .conftest import RunningServer
@@ -96,6 +96,12 @@ async def test_strangers_and_a_full_table_are_dropped_and_counted() -> None:
             await process.request("stats", relay=99)
         with pytest.raises(RelayProcessError, match="unknown op 'nope'; known: open, "):
             await process.request("nope")
+        with pytest.raises(RelayProcessError, match=r"idle_timeout must be > 0 s, got -1\.0"):
+            await process.open(_profile(), server.addr, idle_timeout=-1)
+        with pytest.raises(RelayProcessError, match="open failed: TypeError"):
+            await process.request("open", profile=control.pack_profile(_profile()),
+                                  listen=["127.0.0.1", 0], forward=["127.0.0.1", 9],
+                                  idle_timeout=None)
     finally:
         await process.close()
         for e in (server, client, stray):
