@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,10 @@ from cloudarcade import runtime
 from cloudarcade.client.headless import ClientError, ClientOptions, HeadlessClient
 from cloudarcade.client.results import ClientSummary
 
+# Seconds a client may take to connect, busy retries included (a whole step
+# connects at once).
+CONNECT_TIMEOUT = 45.0
+
 
 def say(event: str, **fields: Any) -> None:
     print(json.dumps({"event": event, **fields}), flush=True)
@@ -33,6 +38,30 @@ def say(event: str, **fields: Any) -> None:
 
 async def _stdin_line() -> str:
     return await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+
+async def connect(options: ClientOptions) -> tuple[HeadlessClient, int]:
+    """A connected client, and how many times the server said it was busy first.
+
+    The server admits only a few sessions that are still connecting (503,
+    "server busy ... retry"); when a whole step starts at once, the others try
+    again after a jittered second, until ``options.connect_timeout``. Any
+    other refusal (a full server, say) is final.
+    """
+    rng = random.Random(options.input_seed)
+    deadline = time.monotonic() + options.connect_timeout
+    busy = 0
+    while True:
+        client = HeadlessClient(options)
+        try:
+            await client.connect()
+            return client, busy
+        except ClientError as exc:
+            await client.close()
+            if "(503): server busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+        busy += 1
+        await asyncio.sleep(0.5 + rng.random())
 
 
 async def measure_session(
@@ -44,9 +73,8 @@ async def measure_session(
     ``on_event(name, **fields)`` is told "ready" and "measuring" (the ramp's
     barrier); the same function runs in a local process or a Ray task.
     """
-    client = HeadlessClient(options)
+    client, busy = await connect(options)
     try:
-        await client.connect()
         await client.wait_for_frames(1, options.connect_timeout)
         on_event("ready")
         await go()
@@ -65,6 +93,7 @@ async def measure_session(
         "frames": summary["frames_decoded"],
         "window_s": round(window, 3),
         "cpu_s": round(cpu, 3),  # this client's process (or Ray worker) in the window
+        "busy_retries": busy,
         # Frames delivered per second of the window (a stall counts against it).
         "fps": round(summary["frames_decoded"] / window, 2) if window > 0 else 0.0,
         "frame_latency_ms": summary["frame_latency_ms"],
@@ -74,7 +103,8 @@ async def measure_session(
 async def _main(args: argparse.Namespace) -> int:
     options = ClientOptions(url=args.url, game=args.game, resolution=args.resolution,
                             fps=args.fps, codec=args.codec, bitrate=args.bitrate,
-                            input_interval=args.input_interval, input_seed=args.seed)
+                            input_interval=args.input_interval, input_seed=args.seed,
+                            connect_timeout=CONNECT_TIMEOUT)
     try:
         result = await measure_session(options, warmup=args.warmup, duration=args.duration,
                                        go=_stdin_line, on_event=say)

@@ -53,7 +53,7 @@ class LocalClients:
 
     where = "local processes"
 
-    def __init__(self, config: CapacityConfig, connect_timeout: float = 60.0) -> None:
+    def __init__(self, config: CapacityConfig, connect_timeout: float = 90.0) -> None:
         self.config = config
         self.connect_timeout = connect_timeout
         self._clients: list[_Client] = []

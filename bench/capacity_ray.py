@@ -18,7 +18,7 @@ from typing import Any
 
 from cloudarcade import runtime
 from cloudarcade.bench.capacity import CapacityConfig
-from cloudarcade.bench.capacity_client import measure_session
+from cloudarcade.bench.capacity_client import CONNECT_TIMEOUT, measure_session
 from cloudarcade.bench.cluster import ClusterError, probe_nodes, ray_init
 from cloudarcade.bench.metadata import git_state
 from cloudarcade.bench.node import host_key, node_facts, refusal
@@ -102,7 +102,7 @@ class RayClients:
             pinned(i).remote(
                 ClientOptions(url=url, game=config.game, resolution=config.resolution,
                               fps=config.fps, codec=config.codec, bitrate=config.bitrate,
-                              input_seed=i + 1),
+                              input_seed=i + 1, connect_timeout=CONNECT_TIMEOUT),
                 config.warmup, config.duration, self._gate)
             for i in range(n)
         ]

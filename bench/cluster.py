@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -289,7 +290,7 @@ class ClusterRun:
             "retries_allowed": self.retries,
             "retried": dispatch.retried() if dispatch else 0,
             "overhead_s": {
-                "median": overheads[len(overheads) // 2] if overheads else None,
+                "median": statistics.median(overheads) if overheads else None,
                 "max": overheads[-1] if overheads else None,
             },
             "nodes": self.nodes,

@@ -103,8 +103,8 @@ def test_a_short_ramp_to_two_sessions_writes_its_outputs(tmp_path: Path) -> None
     out = tmp_path / "capacity"
     process = subprocess.run(
         [sys.executable, "-m", "cloudarcade.cli", "bench", "capacity", "--game", "pong",
-         "--resolution", "320x180", "--fps", "30", "--max", "2", "--warmup", "0.5",
-         "--duration", "2", "--out", str(out)],
+         "--resolution", "320x180", "--fps", "30", "--max", "2", "--warmup", "0.3",
+         "--duration", "1", "--out", str(out)],
         capture_output=True, text=True, timeout=150,
     )
     assert process.returncode == 0, process.stdout + process.stderr
