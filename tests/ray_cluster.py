@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -128,3 +129,5 @@ class LocalCluster:
                 self.kill_node(node)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(node.process.pid, signal.SIGKILL)  # stragglers in the group
+        if self.temp_dir:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
