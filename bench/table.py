@@ -15,6 +15,7 @@ from rich.table import Table
 from .summary import Estimate, ProfileSummary
 
 STOCK: Final = "stock"
+PAGE_P50: Final = "page_measure_p50_ms"
 
 
 def ms(value: float | None, digits: int = 1) -> str:
@@ -70,6 +71,10 @@ def table_rows(
     ]
     if ratios:
         header += ["p50 / stock", "p99 / stock"]
+    # The chromium client also runs the page's own "Measure latency" (its p50 in ms).
+    page = any(s.extra.get(PAGE_P50) is not None for s in summaries)
+    if page:
+        header.append("page p50 ms")
     # A cluster run (bench --cluster) says where each row was measured.
     nodes = any("node" in s.extra for s in summaries)
     if nodes:
@@ -90,6 +95,8 @@ def table_rows(
         if ratios:
             r = ratios.get(_ratio_key(s), {}) if s.stack != STOCK else {}
             row += [_num(r.get("p50"), 2), _num(r.get("p99"), 2)]
+        if page:
+            row.append(_num(s.extra.get(PAGE_P50)))
         if nodes:
             row.append(node_text(s))
         rows.append(row)
@@ -105,14 +112,15 @@ def node_text(summary: ProfileSummary) -> str:
 
 _SHORT = {
     "p50 ms [95% CI]": "p50 ms", "p95 ms [95% CI]": "p95 ms", "p99 ms [95% CI]": "p99 ms",
-    "probes": "n", "p50 / stock": "×stock", "freezes": "frz", "misses": "miss",
+    "probes": "n", "p50 / stock": "×stock", "page p50 ms": "page p50", "freezes": "frz",
+    "misses": "miss",
 }
 
 # The columns the terminal table keeps (the report has them all).
 TERMINAL_COLUMNS = (
     "profile", "cell", "client", "stack", "probes", "misses", "p50 ms [95% CI]",
     "p95 ms [95% CI]", "p99 ms [95% CI]", "fps", "freezes", "Mbit/s", "loss %", "MOS",
-    "p50 / stock", "node",
+    "p50 / stock", "page p50 ms", "node",
 )
 
 
