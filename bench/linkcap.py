@@ -7,7 +7,7 @@ bench takes to be when the client connected; good to a few hundred ms).
 
 :func:`step_trace` writes the shipped capacity-dip trace::
 
-    python -m cloudarcade.bench.linkcap 3.5:20 6:3 11.5:20 -o netsim/traces/dip.trace
+    python -m cloudarcade.bench.linkcap 5:20 6:3 10:20 -o netsim/traces/dip.trace
 """
 
 from __future__ import annotations
@@ -47,17 +47,18 @@ class Capacity:
         steps = max(int((end - start) / self.bin), 1)
         return sum(self.at(start + (i + 0.5) * (end - start) / steps) for i in range(steps)) / steps
 
-    def steps(self, start: float, end: float, factor: float = 2.0) -> list[tuple[float, float]]:
-        """(time, new rate) where the capacity changes by ``factor`` or more within the span."""
-        out: list[tuple[float, float]] = []
-        t = math.floor(start / self.bin) * self.bin
-        previous = self.at(t)
-        while t < end:
-            t += self.bin
-            rate = self.at(t)
-            if rate > 0 and previous > 0 and max(rate / previous, previous / rate) >= factor:
-                out.append((t, rate))
-            previous = rate
+    def steps(
+        self, start: float, end: float, factor: float = 2.0
+    ) -> list[tuple[float, float, float]]:
+        """(time, old rate, new rate) where the capacity changes by ``factor`` or more
+        between two bins within ``[start, end)``."""
+        out: list[tuple[float, float, float]] = []
+        n = len(self.rates)
+        first = math.floor(start / self.bin) + 1
+        for i in range(first, math.ceil(end / self.bin)):
+            old, new = self.rates[(i - 1) % n], self.rates[i % n]
+            if old > 0 and new > 0 and max(old / new, new / old) >= factor:
+                out.append((i * self.bin, old, new))
         return out
 
 

@@ -139,8 +139,7 @@ def _steps(
 ) -> list[dict[str, Any]]:
     steps = capacity.steps(start, end)
     out: list[dict[str, Any]] = []
-    for i, (at, rate) in enumerate(steps):
-        before = capacity.at(at - capacity.bin / 2)
+    for i, (at, before, rate) in enumerate(steps):
         until = steps[i + 1][0] if i + 1 < len(steps) else end
         step: dict[str, Any] = {"t": round(at, 2), "from_mbps": round(before / 1e6, 2),
                                 "to_mbps": round(rate / 1e6, 2)}

@@ -3,7 +3,8 @@
 The sender sends ``target / fps`` bytes per frame in 1200-byte packets; the
 link serves them at ``capacity(t)`` through a drop-tail queue of
 ``queue_bytes`` with ``delay`` one way; the receiver's ``FeedbackGenerator``
-reports arrivals, and its feedback reaches the sender ``delay`` later.
+reports arrivals, and its feedback reaches the sender ``delay`` later. ``jitter``
+(s) adds correlated delay noise without reordering.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def run_link(
     loss: float = 0.0,
     fps: int = 60,
     seed: int = 1,
+    jitter: float = 0.0,
 ) -> LinkRun:
     rng = random.Random(seed)
     history = SentPacketHistory()
@@ -42,6 +44,8 @@ def run_link(
     arrivals: list[tuple[float, int]] = []  # (arrival time, seq) in order
     feedback_due: list[tuple[float, object]] = []
     link_free = 0.0
+    last_arrival = 0.0
+    wobble = 0.0  # AR(1) jitter, correlation 0.7, packets stay in order
     run = LinkRun()
     tick = 0.001
     next_frame = 0.0
@@ -60,7 +64,9 @@ def run_link(
                 if backlog + size > queue_bytes or rng.random() < loss:
                     continue  # dropped at the bottleneck
                 link_free = max(link_free, now) + size * 8 / capacity(now)
-                arrivals.append((link_free + delay, seq))
+                wobble = 0.7 * wobble + (1 - 0.7**2) ** 0.5 * rng.gauss(0.0, jitter)
+                last_arrival = max(last_arrival, link_free + delay + abs(wobble))
+                arrivals.append((last_arrival, seq))
         while arrivals and arrivals[0][0] <= now:
             arrival, seq = arrivals.pop(0)
             generator.on_packet(seq, arrival)

@@ -23,7 +23,8 @@ def test_step_trace_round_trips_through_capacity() -> None:
     assert capacity.at(2.5) == pytest.approx(3e6, rel=0.05)
     assert capacity.at(5.0 + 2.5) == capacity.at(2.5)  # looped
     steps = capacity.steps(0.0, 5.0)
-    assert [(round(t, 1), round(r / 1e6)) for t, r in steps] == [(2.0, 3), (3.0, 20)]
+    assert [(round(t, 1), round(a / 1e6), round(b / 1e6)) for t, a, b in steps] == [
+        (2.0, 20, 3), (3.0, 3, 20)]
     with pytest.raises(ValueError, match="segment 0:3"):
         step_trace([(0, 3)])
 

@@ -42,6 +42,12 @@ def test_capacity_dip_recovers() -> None:
     assert run.targets[-1] > max(during)
 
 
+def test_jitter_alone_does_not_walk_the_rate_down() -> None:
+    controller = gcc(2 * M, max_rate=8 * M)
+    run = run_link(controller, lambda t: 150 * M, 15.0, jitter=0.008)
+    assert min(run.targets_between(8.0, 15.0)) > 6 * M
+
+
 def test_loss_backs_off() -> None:
     controller = gcc(5 * M)
     run = run_link(controller, lambda t: 50 * M, 6.0, loss=0.2)

@@ -28,6 +28,10 @@ _REMB_TIMEOUT_S = 5.0  # a REMB older than this no longer caps the target
 _PROBE_INTERVAL_S = 0.250
 _PROBE_MAX_STEP = 1.5
 _PROBE_MAX_QUEUEING_S = 0.010
+# The trendline alone reads correlated jitter (5g-congested: 8 ms) as over-use
+# and walked the rate down to 0.5 Mbit/s on a 151 Mbit/s link; a decrease also
+# needs a standing queue of this much (a real one reaches it within a frame or two).
+_OVERUSE_MIN_QUEUEING_S = 0.010
 # On over-use with a standing queue, cut deep enough to drain it within this
 # long (the rate below the link is what drains it), between GCC's 0.85 and 0.5:
 # a queue built up by a capacity drop is gone in about half a second instead
@@ -91,6 +95,8 @@ class GccController(CongestionController):
             usage = self.detector.detect(trend, delta.send_delta, now)
             overuse = overuse or usage is Usage.OVERUSING
         usage = Usage.OVERUSING if overuse else self.detector.usage
+        if usage is Usage.OVERUSING and self.queueing.delay < _OVERUSE_MIN_QUEUEING_S:
+            usage = Usage.NORMAL
         before = self.aimd.rate
         beta = min(BETA, max(_MIN_BETA, 1 - self.queueing.delay / _DRAIN_S))
         self.aimd.update(usage, self.acked.bitrate, self.rtt, now, beta)

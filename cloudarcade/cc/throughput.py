@@ -50,7 +50,12 @@ class AckedBitrate:
 
 
 class QueueingDelay:
-    """Recent one-way delay above the minimum of the last ``window`` seconds."""
+    """The standing queue: the smallest one-way delay of the latest feedback packet,
+    above the minimum of the last ``window`` seconds.
+
+    The smallest of a batch (50 ms of packets), not the latest: jitter delays
+    some packets, a queue delays all of them.
+    """
 
     def __init__(self, window: float = 10.0) -> None:
         self.window = window
@@ -58,7 +63,7 @@ class QueueingDelay:
         self.delay = 0.0
 
     def update(self, results: list[PacketResult]) -> None:
-        latest: float | None = None
+        smallest: float | None = None
         for result in results:
             if result.arrival is None:
                 continue
@@ -68,6 +73,6 @@ class QueueingDelay:
             self._minima.append((result.send_time, owd))
             while self._minima[0][0] < result.send_time - self.window:
                 self._minima.popleft()
-            latest = owd
-        if latest is not None:
-            self.delay = max(latest - self._minima[0][1], 0.0)
+            smallest = owd if smallest is None else min(smallest, owd)
+        if smallest is not None:
+            self.delay = max(smallest - self._minima[0][1], 0.0)
