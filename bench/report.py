@@ -170,6 +170,32 @@ def _num(value: Any) -> str:
     return "n/a" if value is None else f"{value:g}"
 
 
+def write_run_report(
+    out: Path, runs: dict[str, RunResults], calibration: dict[str, Any] | None = None
+) -> Path:
+    """One report of every (client, stack) of a run, in ``out``.
+
+    Every summary goes into the table (its client and stack in their columns);
+    the probes of all but the headless tuned run are labelled in the plots
+    (``[stock]``, ``[chromium]``, ``[chromium/stock]``). The frame plots are the
+    first run's.
+    """
+    first = next(iter(runs.values()))
+    probes = []
+    for key, run in runs.items():
+        label = key.removesuffix("/tuned")
+        probes += run.probes if key == "tuned" else [
+            replace(p, profile=f"{p.profile} [{label}]") for p in run.probes]
+    combined = RunResults(
+        out, probes=probes, frames=first.frames,
+        summaries=[s for run in runs.values() for s in run.summaries],
+    )
+    combined = read_notes(combined)
+    if calibration is not None:
+        combined.calibration = calibration
+    return write_report_for(combined)
+
+
 def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 

@@ -17,7 +17,7 @@ import contextlib
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from cloudarcade.bench.jsonl import FRAMES_FILE, PROBES_FILE, JsonlWriter
 from cloudarcade.bench.linkstats import link_extras
 from cloudarcade.bench.metadata import write_metadata
 from cloudarcade.bench.records import DROP_ENCODE_SKIP, DROP_NETWORK, FrameRecord, ProbeRecord
-from cloudarcade.bench.report import RunResults, read_notes, write_report_for
+from cloudarcade.bench.report import RunResults, write_run_report
 from cloudarcade.bench.scenario import NO_RELAY, BenchConfig, Cell, split_variant
 from cloudarcade.bench.server_process import ServerProcess
 from cloudarcade.bench.summary import SUMMARY_FILE, write_summary
@@ -391,29 +391,3 @@ def finish_run(
         # The report draws on the records held here; only the metadata is read back.
         console.print(f"report: {write_run_report(config.out, runs)}")
     return runs
-
-
-def write_run_report(
-    out: Path, runs: dict[str, RunResults], calibration: dict[str, Any] | None = None
-) -> Path:
-    """One report of every (client, stack) of a run, in ``out``.
-
-    Every summary goes into the table (its client and stack in their columns);
-    the probes of all but the headless tuned run are labelled in the plots
-    (``[stock]``, ``[chromium]``, ``[chromium/stock]``). The frame plots are the
-    first run's.
-    """
-    first = next(iter(runs.values()))
-    probes = []
-    for key, run in runs.items():
-        label = key.removesuffix("/tuned")
-        probes += run.probes if key == "tuned" else [
-            replace(p, profile=f"{p.profile} [{label}]") for p in run.probes]
-    combined = RunResults(
-        out, probes=probes, frames=first.frames,
-        summaries=[s for run in runs.values() for s in run.summaries],
-    )
-    combined = read_notes(combined)
-    if calibration is not None:
-        combined.calibration = calibration
-    return write_report_for(combined)

@@ -186,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
 def _calibrate(config: BenchConfig, runs: dict[str, RunResults], console: Console) -> int:
     """Check each client's tuned run; calibration.json in its directory, all in the report."""
     from cloudarcade.bench import calibrate
-    from cloudarcade.bench.runner import run_key, stack_dir, write_run_report
+    from cloudarcade.bench.report import write_run_report
+    from cloudarcade.bench.runner import run_key, stack_dir
 
     results: dict[str, dict[str, Any]] = {}
     for client in config.clients:
