@@ -20,7 +20,7 @@ import pytest
 
 from cloudarcade.bench.capacity import CapacityConfig
 from cloudarcade.bench.capacity_ray import RayClients
-from cloudarcade.bench.cluster import ClusterError
+from cloudarcade.bench.cluster import ClusterError, import_ray
 from cloudarcade.bench.compare import compare
 from cloudarcade.bench.dispatch import FAILED, MEASURED, NODE_LOST, Dispatch, Node
 from cloudarcade.bench.jsonl import read_probes
@@ -108,6 +108,14 @@ def test_node_checks_name_what_is_missing_or_different() -> None:
     facts = {"git": {"revision": "abc"}}
     assert refusal(facts, {"revision": "abc"}) is None
     assert "differs from the driver's def" in (refusal(facts, {"revision": "def"}) or "")
+
+
+def test_without_the_extra_cluster_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an install without Ray looks like
+    with pytest.raises(ClusterError, match=r"pip install 'cloudarcade\[cluster\]'"):
+        import_ray()
 
 
 def test_units_cover_the_matrix_in_the_local_order() -> None:
