@@ -285,7 +285,8 @@ async def attack_one(args: argparse.Namespace, code: Path | None, log_dir: Path,
             os.environ["PYTHONPATH"] = saved_path
     assert server.pid is not None
     host, port = url.removeprefix("http://").rsplit(":", 1)
-    figures: Figures = {"code": str(code) if code else "this checkout"}
+    figures: Figures = {"code": str(code) if code else "this checkout",
+                        "load_average": [round(x, 2) for x in os.getloadavg()]}
     logger.info("attacking %s (server code: %s)", url, figures["code"])
     try:
         figures["multi_write"] = await multi_write(host, int(port))
