@@ -137,7 +137,8 @@ PipelineStats = dict[str, int]
 class Pipeline:
     """Runs one session's game at a fixed tick and hands what it renders to ``sink``.
 
-    ``on_rendered`` is called on the render thread with each frame's timing.
+    ``on_rendered`` is called on the render thread with each frame's timing and
+    whether that frame's tick applied new input.
     """
 
     def __init__(
@@ -149,16 +150,22 @@ class Pipeline:
         *,
         sink: FrameSink,
         on_drop: Callable[[str], None] | None = None,
-        on_rendered: Callable[[FrameTiming], None] | None = None,
+        on_rendered: Callable[[FrameTiming, bool], None] | None = None,
         sampler: Callable[[int, av.VideoFrame], None] | None = None,
     ) -> None:
         self.game = game
         self.fps = fps
         self.sink = sink
         self._on_drop = on_drop or (lambda phase: None)
-        self._on_rendered = on_rendered or (lambda timing: None)
+        self._on_rendered = on_rendered or (lambda timing, applied: None)
         self._sampler = sampler
         self._inputs: deque[tuple[InputEvent, int, float]] = deque(maxlen=1024)
+        # When the last input the game applied reached the server. Every frame
+        # carries it, not only the frame of the tick that applied it: that frame
+        # may never be shown (the mailbox keeps the latest, congestion control
+        # skips, stock aiortc takes one frame in two), and the frame that first
+        # shows the input must still say when it arrived.
+        self._applied_recv: float | None = None
         self._stop = threading.Event()
         self._surface = pygame.Surface((width, height), 0, 32)
         self._converter = SurfaceConverter(width, height)
@@ -226,16 +233,17 @@ class Pipeline:
     def _render_one(self, frame_id: int) -> None:
         timing = FrameTiming(frame_id=frame_id)
         timing.tick_start = time.monotonic()
-        applied_recv: float | None = None
+        applied = False
         while self._inputs:
             event, player, received = self._inputs.popleft()
             self.game.apply_input(event, player)
-            applied_recv = received
+            self._applied_recv = received
+            applied = True
         self.game.tick(timing.tick_start)
         timing.sim_end = time.monotonic()
         self.game.render(self._surface)
         timing.input_seq = self.game.last_input_seq
-        timing.input_recv = applied_recv
+        timing.input_recv = self._applied_recv
         framecode.write(self._surface, frame_id, timing.input_seq)
         timing.render_end = time.monotonic()
         frame = self._converter.convert(self._surface)
@@ -243,5 +251,5 @@ class Pipeline:
         if self._sampler is not None:
             self._sampler(frame_id, frame)
         self._stats["rendered"] += 1
-        self._on_rendered(timing)
+        self._on_rendered(timing, applied)
         self.sink.put(RenderedFrame(frame, timing))

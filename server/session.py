@@ -245,11 +245,11 @@ class GameSession:
                 await asyncio.sleep(timeout - idle + 0.01)
 
     # Pipeline callbacks arrive on worker threads.
-    def _rendered_in_thread(self, timing: FrameTiming) -> None:
+    def _rendered_in_thread(self, timing: FrameTiming, applied: bool) -> None:
         self.metrics.thread_cpu()
         self.metrics.frame_rendered(timing.render_end - timing.sim_end,
                                     timing.convert_end - timing.render_end)
-        if timing.input_recv is not None:
+        if applied and timing.input_recv is not None:
             self.metrics.input_applied(timing.tick_start - timing.input_recv)
 
     def _encoded_in_thread(self, encoded: EncodedFrame) -> None:

@@ -49,9 +49,9 @@ async def test_chromium_beside_headless_writes_every_output(tmp_path: Path) -> N
         late = [(k, v) for k, v in stages.items() if v <= -0.005]
         assert not late, late
 
-    # input_recv is on the frame of the tick that applied the input; Chromium may skip
-    # presenting that frame (two in one vsync), and a later frame is then the photon.
-    assert sum("input_recv" in p.timestamps for p in hits) >= len(hits) // 2
+    # Chromium may skip presenting the frame of the tick that applied the input (two
+    # in one vsync); the later frame that is the photon carries the input's arrival too.
+    assert all("input_recv" in p.timestamps for p in hits)
 
     (summary,) = read_summary(out / "chromium" / "summary.json")
     assert summary.client == "chromium" and summary.stack == "tuned"

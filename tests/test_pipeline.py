@@ -68,3 +68,27 @@ async def test_packet_track_bounds_its_backlog_and_reports_sends() -> None:
     track.stop()
     with pytest.raises(MediaStreamError):
         await asyncio.wait_for(track.recv(), 1)
+
+
+def test_every_frame_says_when_the_input_it_shows_arrived() -> None:
+    """The frame of the tick that applied an input may never be sent (the mailbox
+    keeps the latest, congestion control skips one): the frames after it show the
+    same input and must carry its arrival too, or a probe joined to one of them
+    loses its uplink and tick-wait stages."""
+    from cloudarcade.protocol import KeyEvent
+    from cloudarcade.server.games import create_game
+    from cloudarcade.server.pipeline import Pipeline
+    from cloudarcade.server.sinks import FrameSink
+
+    frames: list[RenderedFrame] = []
+    applied: list[bool] = []
+    pipeline = Pipeline(create_game("probe", width=320, height=180), 320, 180, 30,
+                        sink=FrameSink(frames.append, lambda phase: None),
+                        on_rendered=lambda timing, fresh: applied.append(fresh))
+    pipeline._render_one(0)  # no input yet
+    pipeline.push_input(KeyEvent(seq=1, ts=0.0, code="Space", down=True), 0, 12.5)
+    for frame_id in range(1, 4):
+        pipeline._render_one(frame_id)
+    assert [f.timing.input_recv for f in frames] == [None, 12.5, 12.5, 12.5]
+    assert [f.timing.input_seq for f in frames] == [0, 1, 1, 1]
+    assert applied == [False, True, False, False]  # the metric counts the applying tick once

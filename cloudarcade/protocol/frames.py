@@ -31,8 +31,9 @@ class FrameTiming:
 
     The field names are the stage timestamps of :mod:`cloudarcade.stages`.
     ``input_seq`` is the last input the game had applied when the frame was
-    rendered; ``input_recv`` is when that input reached the server, set only
-    on the frame of the tick that applied it. The server fills the record in
+    rendered; ``input_recv`` is when that input reached the server, on every
+    frame that shows it (the frame of the tick that applied it may be dropped
+    before it is sent). The server fills the record in
     as the frame moves on (so it is mutable) and sends it once the frame's last
     packet is out.
     """
