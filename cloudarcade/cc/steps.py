@@ -9,7 +9,7 @@
   compound packet.
 - :class:`TransportFeedbackStep` (a ``ReceiveStep`` on the client): records
   each packet's transport-wide sequence number and arrival, and sends
-  transport-cc feedback every 50 ms.
+  transport-cc feedback every 25 ms.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ class QueueingDelay:
     """The standing queue: the smallest one-way delay of the latest feedback packet,
     above the minimum of the last ``window`` seconds.
 
-    The smallest of a batch (50 ms of packets), not the latest: jitter delays
+    The smallest of a batch (a feedback interval of packets), not the latest: jitter delays
     some packets, a queue delays all of them.
     """
 
