@@ -119,8 +119,11 @@ async def test_ten_percent_loss_play_continues_without_backlog(server: RunningSe
     def answered() -> int:
         return sum(1 for p in probes if p.input_to_photon is not None)
 
-    # Most inputs (~90% get through the uplink) come back on screen.
-    assert await wait_until(lambda: answered() >= len(probes) // 2, 5), (answered(), len(probes))
+    # Most inputs (~90% get through the uplink) come back on screen. Generous: with
+    # gcc (the default) 10% random loss pulls the target to ~0.2 Mbit/s, and a lost
+    # keyframe at that rate can freeze the picture for seconds (one run in three
+    # here answered nothing within 5 s, all 32 within 8 s; issue 10's closing note).
+    assert await wait_until(lambda: answered() >= len(probes) // 2, 15), (answered(), len(probes))
     decoded = client.summary.frames_decoded - start
     assert decoded >= 30, decoded  # of ~180 sent: play goes on (generous for a loaded machine)
     latencies = list(client.summary.frame_latencies)
