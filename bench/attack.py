@@ -50,7 +50,7 @@ from cloudarcade.bench.attack_client import (
 from cloudarcade.bench.server_process import ServerProcess
 from cloudarcade.bench.soak import rss_kib
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
-from cloudarcade.server.listener import raise_fd_limit
+from cloudarcade.runtime import raise_fd_limit
 
 logger = logging.getLogger(__name__)
 

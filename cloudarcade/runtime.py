@@ -1,14 +1,34 @@
-"""Running a coroutine as a program: uvloop when installed, clean stop on signals."""
+"""Running a process: uvloop when installed, clean stop on signals, the open-file limit."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import resource
 import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+
+def raise_fd_limit() -> tuple[int, int]:
+    """Raise the soft limit on open files to the hard one; return (soft, hard) now.
+
+    Servers and the relay process hold a descriptor per connection or mapping;
+    the default soft limit (often 1024) is far below what the kernel allows.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            logger.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    return soft, hard
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cloudarcade.runtime import raise_fd_limit
+
 from . import control
 from .control import ControlError, Message, address
 from .mapping import IDLE_TIMEOUT, MAX_MAPPINGS
@@ -40,18 +42,6 @@ logger = logging.getLogger(__name__)
 HOUSEKEEPING = 0.25
 
 
-def raise_nofile_limit() -> tuple[int, int]:
-    """Raise the soft RLIMIT_NOFILE to the hard limit; returns (soft, hard) after."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError) as exc:
-            logger.warning("cannot raise the descriptor limit from %d to %d: %s", soft, hard, exc)
-    return soft, hard
-
-
 def open_descriptors() -> int:
     """How many descriptors this process has open."""
     return len(os.listdir("/proc/self/fd"))
@@ -63,7 +53,7 @@ class Engine:
     def __init__(self, channel: socket.socket, *, realtime: bool = False) -> None:
         self.waiter = Waiter()  # first, so that its descriptor number is low
         self.clocks = ClockMap()
-        self.nofile = raise_nofile_limit()
+        self.nofile = raise_fd_limit()
         self.realtime = realtime and realtime_priority()
         self.relays: dict[int, Relay] = {}
         self._next_id = 1

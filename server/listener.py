@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import resource
 from collections.abc import Callable
 from typing import Final, cast
 
@@ -189,18 +188,6 @@ class GuardedSite(web.BaseSite):
             lambda: GuardedProtocol(server, self.counts, self._limits),
             self._host, self._port, backlog=self._backlog,
         )
-
-
-def raise_fd_limit() -> tuple[int, int]:
-    """Raise the soft limit on open files to the hard one; return (soft, hard) now."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError) as exc:
-            logger.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
-    return soft, hard
 
 
 async def listen(app: web.Application, host: str, port: int) -> web.AppRunner:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from cloudarcade.bench.chromium_client import CHROMIUM, CHROMIUM_FLAGS
 from cloudarcade.server.app import SESSIONS, ServerConfig
 from cloudarcade.server.options import SessionOptions
 
@@ -28,19 +28,6 @@ logger = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("CLOUDARCADE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 # Small video: two shared cores run the server, its encoder and the browser.
 SMALL = {"resolution": "640x360", "fps": "30", "bitrate": "1M", "codec": "h264"}

@@ -359,7 +359,7 @@ def test_the_guard_works_on_uvloop() -> None:
 def test_serve_raises_the_open_file_limit() -> None:
     code = (
         "import resource\n"
-        "from cloudarcade.server.listener import raise_fd_limit\n"
+        "from cloudarcade.runtime import raise_fd_limit\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))\n"
         "raised = raise_fd_limit()\n"

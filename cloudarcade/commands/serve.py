@@ -15,9 +15,10 @@ from aiohttp import web
 from cloudarcade import runtime
 from cloudarcade.metrics import REGISTRY, bound_port, start_metrics_server
 from cloudarcade.netsim import ProfileError, get_profile, load_profiles
+from cloudarcade.runtime import raise_fd_limit
 from cloudarcade.server.app import ServerConfig, create_app
 from cloudarcade.server.limits import Limits
-from cloudarcade.server.listener import listen, raise_fd_limit
+from cloudarcade.server.listener import listen
 from cloudarcade.server.options import STACKS, OptionError, SessionOptions
 
 logger = logging.getLogger(__name__)
