@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .twcc import REFERENCE_MODULO, TransportFeedback
+from .twcc import REFERENCE_MODULO, SEQ_MODULO, TransportFeedback
 
-SEQ_MODULO = 1 << 16
 # Two seconds at 10k packets/s: feedback for anything older is useless.
 _MAX_HISTORY = 1 << 15
 _REFERENCE_SPAN_S = REFERENCE_MODULO * 0.064
