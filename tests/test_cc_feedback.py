@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from cloudarcade.cc import FeedbackGenerator, Remb, SentPacketHistory, TransportFeedback
 from cloudarcade.cc.rtcp import congestion_feedback, split_compound
-from cloudarcade.cc.seq import SeqUnwrapper
+from cloudarcade.client.nack import SequenceUnwrapper
 
 deltas = st.lists(
     st.one_of(st.none(), st.integers(0, 255), st.integers(-32768, 32767)),
@@ -142,7 +142,7 @@ def test_generator_splits_large_gaps() -> None:
 
 
 def test_seq_unwrapper() -> None:
-    unwrapper = SeqUnwrapper()
+    unwrapper = SequenceUnwrapper()
     assert [unwrapper.unwrap(s) for s in (65534, 65535, 0, 65535, 2)] == [
         65534, 65535, 65536, 65535, 65538,
     ]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 
-from .seq import SeqUnwrapper
+from cloudarcade.client.nack import SequenceUnwrapper
+
 from .twcc import REFERENCE_MODULO, TICK_S, TICKS_PER_REFERENCE, TransportFeedback
 
 #: Feedback every 25 ms, below libwebrtc's 50–250 ms: on the dip profile the
@@ -39,7 +40,7 @@ class FeedbackGenerator:
         self.sender_ssrc = sender_ssrc
         self.media_ssrc = media_ssrc
         self.interval = interval
-        self._unwrapper = SeqUnwrapper()
+        self._unwrapper = SequenceUnwrapper()
         self._arrivals: dict[int, float] = {}
         self._next_seq: int | None = None  # first sequence number not yet reported
         self._count = 0
