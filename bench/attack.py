@@ -40,7 +40,6 @@ from cloudarcade.bench.attack_client import (
     TIMEOUT,
     HealthPoller,
     client_offer,
-    cpu_seconds,
     many_sections,
     ms,
     post_in_pieces,
@@ -48,7 +47,7 @@ from cloudarcade.bench.attack_client import (
     wait_connected,
 )
 from cloudarcade.bench.server_process import ServerProcess
-from cloudarcade.bench.soak import rss_kib
+from cloudarcade.bench.soak import cpu_seconds, rss_kib
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.runtime import raise_fd_limit
 

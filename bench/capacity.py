@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import socket
 import statistics
 import time
@@ -32,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cloudarcade.bench.metadata import git_state, machine, versions
 from cloudarcade.bench.server_process import ServerProcess
+from cloudarcade.bench.soak import cpu_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -153,12 +153,6 @@ class Clients(Protocol):
         """Stop whatever is left."""
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (``/proc/PID/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def proc_rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -226,10 +220,10 @@ class CapacityRun:
             await self.clients.start(n, url)
             connected = time.monotonic()
             await self.clients.go()
-            t0, cpu0 = time.monotonic(), proc_cpu_seconds(pid)
+            t0, cpu0 = time.monotonic(), cpu_seconds(pid)
             m0 = await asyncio.to_thread(scrape, metrics_url)
             results = await self.clients.results()
-            t1, cpu1 = time.monotonic(), proc_cpu_seconds(pid)
+            t1, cpu1 = time.monotonic(), cpu_seconds(pid)
             m1 = await asyncio.to_thread(scrape, metrics_url)
             rss = proc_rss_bytes(pid)
         finally:
