@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cloudarcade.bench.metadata import git_state, machine, versions
 from cloudarcade.bench.server_process import ServerProcess
-from cloudarcade.bench.soak import cpu_seconds
+from cloudarcade.bench.soak import cpu_seconds, rss_kib
 
 logger = logging.getLogger(__name__)
 
@@ -153,13 +153,6 @@ class Clients(Protocol):
         """Stop whatever is left."""
 
 
-def proc_rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise ValueError(f"/proc/{pid}/status has no VmRSS")
-
-
 def scrape(url: str) -> dict[str, float]:
     """Sums over labels of the server's metrics that the ramp reads."""
     with urllib.request.urlopen(url, timeout=5) as response:  # 127.0.0.1 by default
@@ -225,7 +218,9 @@ class CapacityRun:
             results = await self.clients.results()
             t1, cpu1 = time.monotonic(), cpu_seconds(pid)
             m1 = await asyncio.to_thread(scrape, metrics_url)
-            rss = proc_rss_bytes(pid)
+            rss = rss_kib(pid)
+            if rss is None:
+                raise ValueError(f"/proc/{pid}/status has no VmRSS")
         finally:
             await self.clients.close()
         closed = time.monotonic()
@@ -250,7 +245,7 @@ class CapacityRun:
             "server_cpu_cores": round(cpu, 3),
             "server_cpu_per_session": round(cpu / n, 4),
             "session_threads_cpu_per_session": round(threads / n, 4),
-            "server_rss_mb": round(rss / 2**20, 1),
+            "server_rss_mb": round(rss / 1024, 1),
             # Cores each client process used in its window (median over clients).
             "client_cpu_per_session": round(statistics.median(client_cpu), 4)
             if client_cpu else None,
