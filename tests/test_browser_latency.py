@@ -7,7 +7,6 @@ One real server on 127.0.0.1 and one page in Debian's Chromium (Playwright,
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -17,10 +16,9 @@ from playwright.async_api import Browser, Page
 from cloudarcade import framecode
 from cloudarcade.rtc.extensions import PLAYOUT_DELAY
 from cloudarcade.rtc.playout_delay import PlayoutDelayStep
-from cloudarcade.server.app import SESSIONS, ServerConfig
-from cloudarcade.server.options import SessionOptions
+from cloudarcade.server.app import SESSIONS
 
-from .conftest import RunningServer, start_server
+from .conftest import RunningServer
 from .test_browser import _frames_beyond, _frames_decoded, _state, browser
 
 pytestmark = pytest.mark.slow
@@ -34,16 +32,6 @@ window.RTCPeerConnection = class extends Original {
   constructor(...args) { super(...args); window.__peerConnections += 1; }
 };
 """
-
-
-@pytest.fixture
-async def probe_server() -> AsyncIterator[RunningServer]:
-    config = ServerConfig(
-        defaults=SessionOptions(game="probe", width=640, height=360, fps=30, bitrate=1_000_000)
-    )
-    running = await start_server(config)
-    yield running
-    await running.runner.cleanup()
 
 
 async def _playing(browser: Browser, server: RunningServer) -> Page:
@@ -67,9 +55,9 @@ def _playout_steps(server: RunningServer) -> list[PlayoutDelayStep]:
 
 
 async def test_playout_delay_measure_in_page_and_hidden_strip(
-    probe_server: RunningServer, browser: Browser
+    server: RunningServer, browser: Browser
 ) -> None:
-    page = await _playing(browser, probe_server)
+    page = await _playing(browser, server)
 
     # playout-delay: offered by Chromium, in the answer, configured on Chromium's
     # receiver, and written by the tuned stack on the packets the page received.
@@ -88,7 +76,7 @@ async def test_playout_delay_measure_in_page_and_hidden_strip(
     assert answer, negotiated["answer"]
     ext_id = int(answer[0].split(":")[1].split()[0])
     assert [ext_id, PLAYOUT_DELAY] in negotiated["receiver"], negotiated["receiver"]
-    (step,) = _playout_steps(probe_server)
+    (step,) = _playout_steps(server)
     assert step.extension_id == ext_id and step.value == b"\x00\x00\x00"
     received = await page.evaluate(
         """async () => {
@@ -107,7 +95,7 @@ async def test_playout_delay_measure_in_page_and_hidden_strip(
     assert outcome is not None, await page.text_content("#latency-result")
     assert len(outcome["samples"]) >= 10 and 0 < outcome["p50"] <= outcome["p95"], outcome
     assert await page.evaluate("window.__peerConnections") == 1
-    assert len(probe_server.app[SESSIONS]) == 1
+    assert len(server.app[SESSIONS]) == 1
 
     # The frame code's strip is cropped from what the player sees, and still read.
     band = framecode.band_height(640)
