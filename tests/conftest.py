@@ -7,7 +7,9 @@ import os
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
@@ -41,3 +43,13 @@ async def server() -> AsyncIterator[RunningServer]:
     running = await start_server(config)
     yield running
     await running.runner.cleanup()
+
+
+async def settle(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Whether ``predicate`` holds within ``timeout`` seconds (polled every 20 ms)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return predicate()

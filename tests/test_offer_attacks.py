@@ -13,8 +13,6 @@ import contextlib
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -31,7 +29,7 @@ from cloudarcade.server.limits import Limits
 from cloudarcade.server.listener import ConnectionCounts, GuardedSite
 from cloudarcade.server.options import OptionError
 
-from .conftest import RunningServer, start_server
+from .conftest import RunningServer, settle, start_server
 from .test_robust_offer import SMALL, _offer_sdp
 
 
@@ -158,15 +156,6 @@ def _metric(name: str, **labels: str) -> float:
     return 0.0 if value is None else value
 
 
-async def _settle(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        await asyncio.sleep(0.02)
-    return predicate()
-
-
 async def test_refused_offers_build_nothing(
     server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -248,7 +237,7 @@ async def test_sessions_still_connecting_are_capped_and_reclaimed(server: Runnin
     assert status == 503 and "1 new sessions are still connecting" in answer["error"], answer
     assert headers["retry-after"] == "2"
     sessions = server.app[SESSIONS]
-    assert await _settle(lambda: not sessions)  # the ICE timeout reclaims it
+    assert await settle(lambda: not sessions)  # the ICE timeout reclaims it
     # A client that does connect is not held back by the cap.
     client = HeadlessClient(ClientOptions(url=server.url, game="probe"))
     await client.connect()
@@ -270,7 +259,7 @@ async def test_connections_per_address_are_capped(server: RunningServer) -> None
                    for _ in range(12)]
     reads = [asyncio.ensure_future(reader.read()) for reader, _ in connections]
     try:
-        assert await _settle(lambda: sum(r.done() for r in reads) >= 4)
+        assert await settle(lambda: sum(r.done() for r in reads) >= 4)
         answers = [r.result() for r in reads if r.done()]
         assert len(answers) == 4
         for raw in answers:
@@ -291,7 +280,7 @@ async def test_connections_per_address_are_capped(server: RunningServer) -> None
             read.cancel()
         for _, writer in connections:
             writer.close()
-    assert await _settle(lambda: "127.0.0.2" not in site.counts.by_address)
+    assert await settle(lambda: "127.0.0.2" not in site.counts.by_address)
 
 
 async def test_a_connection_without_headers_is_closed(server: RunningServer) -> None:

@@ -6,8 +6,6 @@ and no frame carries an input of theirs); a player's press flips it.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +17,7 @@ from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.server.app import SESSIONS
 from cloudarcade.server.games.probe import marker_state
 
-from .conftest import RunningServer
+from .conftest import RunningServer, settle
 
 pytestmark = pytest.mark.slow
 
@@ -39,22 +37,13 @@ class MarkerWatcher(HeadlessClient):
             self.seen.append((state, code.input_seq))
 
 
-async def _settle(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        await asyncio.sleep(0.02)
-    return predicate()
-
-
 async def _watch(clients: list[MarkerWatcher], frames: int, action: Callable[[], Any]) -> list[
         tuple[bool, int]]:
     """Run ``action``, then collect what every client sees over its next ``frames`` frames."""
     starts = [len(c.seen) for c in clients]
     action()
     pairs = list(zip(clients, starts, strict=True))
-    assert await _settle(lambda: all(len(c.seen) - s >= frames for c, s in pairs),
+    assert await settle(lambda: all(len(c.seen) - s >= frames for c, s in pairs),
                          timeout=20), "frames stopped arriving"
     return [x for c, s in pairs for x in c.seen[s:]]
 
@@ -70,7 +59,7 @@ async def test_a_spectators_keys_never_reach_the_game_and_a_players_do(
     assert spectator.role == "spectator" and spectator.player is None
     clients = [player, spectator]
     try:
-        assert await _settle(lambda: bool(player.seen) and bool(spectator.seen), timeout=15)
+        assert await settle(lambda: bool(player.seen) and bool(spectator.seen), timeout=15)
         marker, seq = player.seen[-1]
 
         def spectator_presses() -> None:
@@ -84,9 +73,9 @@ async def test_a_spectators_keys_never_reach_the_game_and_a_players_do(
 
         # The player's press does reach the game, and both see it.
         pressed = player.press("Space")
-        assert await _settle(lambda: any(m != marker and s >= pressed
+        assert await settle(lambda: any(m != marker and s >= pressed
                                          for m, s in player.seen[-5:]), timeout=10)
-        assert await _settle(lambda: spectator.seen[-1][0] != marker, timeout=10)
+        assert await settle(lambda: spectator.seen[-1][0] != marker, timeout=10)
 
         seen = await _watch(clients, 30, spectator_presses)
         assert {m for m, _ in seen} == {not marker}, "a spectator's key flipped the marker"
@@ -95,4 +84,4 @@ async def test_a_spectators_keys_never_reach_the_game_and_a_players_do(
     finally:
         for client in clients:
             await client.close()
-    assert await _settle(lambda: not server.app[SESSIONS])
+    assert await settle(lambda: not server.app[SESSIONS])
