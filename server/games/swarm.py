@@ -68,6 +68,25 @@ def _ship(size: int) -> pygame.Surface:
     return surface
 
 
+def _sprite_kinds(unit: int, rng: np.random.Generator) -> list[pygame.Surface]:
+    """The ``SPRITE_KINDS`` sprites, sized from ``unit``, in random colours."""
+    colours = rng.integers((80, 40, 40), 256, (SPRITE_KINDS, 3)).tolist()
+    return [
+        _sprite(unit + (k % 4) * unit // 3, k, (colours[k][0], colours[k][1], colours[k][2]))
+        for k in range(SPRITE_KINDS)
+    ]
+
+
+def _drift(
+    rng: np.random.Generator, count: int, size: np.ndarray, speed: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random positions in ``size`` and velocities of ``speed`` (low, high) times its height."""
+    positions = rng.random((count, 2)) * size
+    speeds = rng.uniform(speed[0], speed[1], (count, 1)) * size[1]
+    angles = rng.uniform(0, 2 * np.pi, (count, 1))
+    return positions, np.hstack([np.cos(angles), np.sin(angles)]) * speeds
+
+
 class Swarm(Game):
     """Sprites drift and wrap around; the ship moves with the player's controls."""
 
@@ -81,18 +100,11 @@ class Swarm(Game):
         rng = np.random.default_rng(seed)
         self._background = _texture(width, height, rng)
         unit = max(12, height // 36)
-        colours = rng.integers((80, 40, 40), 256, (SPRITE_KINDS, 3)).tolist()
-        self._kinds = [
-            _sprite(unit + (k % 4) * unit // 3, k, (colours[k][0], colours[k][1], colours[k][2]))
-            for k in range(SPRITE_KINDS)
-        ]
+        self._kinds = _sprite_kinds(unit, rng)
         self._kind = rng.integers(0, SPRITE_KINDS, sprites)
         self._surfaces = [self._kinds[int(k)] for k in self._kind]
         self._size = np.array([width, height], np.float64)
-        self.positions = rng.random((sprites, 2)) * self._size
-        speeds = rng.uniform(0.05, 0.35, (sprites, 1)) * height
-        angles = rng.uniform(0, 2 * np.pi, (sprites, 1))
-        self.velocities = np.hstack([np.cos(angles), np.sin(angles)]) * speeds
+        self.positions, self.velocities = _drift(rng, sprites, self._size, (0.05, 0.35))
         self._ship = _ship(max(24, height // 15))
         self.ship = np.array([width / 2, (self.top + height) / 2])
         self.scroll = 0.0

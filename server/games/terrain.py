@@ -19,7 +19,7 @@ import numpy as np
 import pygame
 
 from .base import Game
-from .swarm import SPRITE_KINDS, _ship, _sprite
+from .swarm import SPRITE_KINDS, _drift, _ship, _sprite_kinds
 
 SPRITES: Final = 150
 GRAIN_LAYERS: Final = 4
@@ -63,17 +63,10 @@ class Terrain(Game):
         self._world = _world(width, height, rng)
         self._grains = [_grain(width, height, rng) for _ in range(GRAIN_LAYERS)]
         unit = max(12, height // 30)
-        colours = rng.integers((80, 40, 40), 256, (SPRITE_KINDS, 3)).tolist()
-        kinds = [
-            _sprite(unit + (k % 4) * unit // 3, k, (colours[k][0], colours[k][1], colours[k][2]))
-            for k in range(SPRITE_KINDS)
-        ]
+        kinds = _sprite_kinds(unit, rng)
         self._sprites = [kinds[int(k)] for k in rng.integers(0, SPRITE_KINDS, SPRITES)]
         self._size = np.array([width, height], np.float64)
-        self.positions = rng.random((SPRITES, 2)) * self._size
-        speeds = rng.uniform(0.1, 0.5, (SPRITES, 1)) * height
-        angles = rng.uniform(0, 2 * np.pi, (SPRITES, 1))
-        self.velocities = np.hstack([np.cos(angles), np.sin(angles)]) * speeds
+        self.positions, self.velocities = _drift(rng, SPRITES, self._size, (0.1, 0.5))
         self._ship = _ship(max(24, height // 15))
         self.ship = np.array([width / 2, (self.top + height) / 2])
         self.camera = np.zeros(2)
