@@ -31,29 +31,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import multiprocessing as mp
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from cloudarcade.bench.netsim_probe import echo_main, generator_main, probe_main
+from cloudarcade.bench.netsim_probe import child, echo_main, generator_main, probe_main
 from cloudarcade.netsim import RelayProcess, get_profile
 from cloudarcade.netsim.profile import Profile, parse_profiles
-
-_CTX = mp.get_context("spawn")
-
-
-def _child(target: Any, *args: Any) -> tuple[Any, Any]:
-    """A child process running ``target(conn, *args)``; returns (process, our conn)."""
-    ours, theirs = _CTX.Pipe()
-    proc = _CTX.Process(target=target, args=(theirs, *args), daemon=True)
-    proc.start()
-    return proc, ours
 
 
 def _pct(rtts: np.ndarray) -> tuple[float, float, float]:
@@ -97,8 +85,8 @@ class Pair:
 
 async def tail(rates: list[float], runs: int, count: int, size: int, realtime: bool,
                rt_probe: bool) -> list[Pair]:
-    echo, echo_conn = _child(echo_main, rt_probe)
-    probe, probe_conn = _child(probe_main, rt_probe)
+    echo, echo_conn = child(echo_main, rt_probe)
+    probe, probe_conn = child(probe_main, rt_probe)
     echo_addr = echo_conn.recv()
     probe_conn.recv()
     ideal = get_profile("ideal")
@@ -175,7 +163,7 @@ def _cpu(pid: int) -> float:
 
 async def pacing_point(profile: Profile, rate: float, duration: float, size: int,
                        realtime: bool, fps: float = 0.0, expected: float = 0.010) -> Point:
-    gen, conn = _child(generator_main, rate, duration, size, fps)
+    gen, conn = child(generator_main, rate, duration, size, fps)
     sink = conn.recv()
     async with RelayProcess(realtime=realtime) as process:
         assert process.pid is not None

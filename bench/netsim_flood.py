@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import multiprocessing as mp
 import re
 import resource
 import socket
@@ -35,14 +34,13 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from cloudarcade.bench.netsim_probe import echo_main, probe_main
+from cloudarcade.bench.netsim_probe import child, echo_main, probe_main
 from cloudarcade.bench.server_process import ServerProcess
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.netsim import RelayProcess, candidate_addresses, get_profile
 
 logger = logging.getLogger(__name__)
 
-_CTX = mp.get_context("spawn")
 Address = tuple[str, int]
 
 
@@ -73,20 +71,13 @@ def flood_main(conn: Connection, target: Address, ports: int, duration: float,
         s.close()
 
 
-def _child(target: Any, *args: Any) -> tuple[Any, Connection]:
-    ours, theirs = _CTX.Pipe()
-    proc = _CTX.Process(target=target, args=(theirs, *args), daemon=True)
-    proc.start()
-    return proc, ours
-
-
 async def _wait_recv(conn: Connection) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, conn.recv)
 
 
 async def ports_run(ports: int, idle_timeout: float, duration: float) -> None:
-    echo, echo_conn = _child(echo_main)
-    probe, probe_conn = _child(probe_main)
+    echo, echo_conn = child(echo_main)
+    probe, probe_conn = child(probe_main)
     echo_addr = echo_conn.recv()
     probe_conn.recv()
     async with RelayProcess() as process:
@@ -96,7 +87,7 @@ async def ports_run(ports: int, idle_timeout: float, duration: float) -> None:
         probe_conn.send((relay.address, 500.0, int(500 * (duration + 2)), 200))
         await asyncio.sleep(0.5)
         logger.info("flooding relay %s:%d from %d ports", *relay.address, ports)
-        flood, flood_conn = _child(flood_main, relay.address, ports, duration, 2 * ports / duration)
+        flood, flood_conn = child(flood_main, relay.address, ports, duration, 2 * ports / duration)
         distinct = await _wait_recv(flood_conn)
         peak = 0
         while flood.is_alive():
@@ -160,7 +151,7 @@ async def session_run(ports: int, profile: str, window: float, rate: float | Non
 
             logger.info("session relay at %s:%d", *relay)
             before = await fps()
-            flood, flood_conn = _child(flood_main, relay, ports, window,
+            flood, flood_conn = child(flood_main, relay, ports, window,
                                        rate or 2 * ports / window)
             distinct = await _wait_recv(flood_conn)
             during = await fps()

@@ -9,6 +9,7 @@ scheduling: only the path (and the echo, and the relay when there is one).
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import select
 import socket
@@ -17,10 +18,21 @@ import sys
 import threading
 import time
 from multiprocessing.connection import Connection
+from typing import Any
 
 import numpy as np
 
 from cloudarcade.netsim import rxstamp
+
+_CTX = mp.get_context("spawn")
+
+
+def child(target: Any, *args: Any) -> tuple[Any, Connection]:
+    """A child process running ``target(conn, *args)``; returns (process, our conn)."""
+    ours, theirs = _CTX.Pipe()
+    proc = _CTX.Process(target=target, args=(theirs, *args), daemon=True)
+    proc.start()
+    return proc, ours
 
 Address = tuple[str, int]
 #: seq, send time (CLOCK_REALTIME, ns)
