@@ -40,6 +40,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cloudarcade.bench.netsim_probe import child, echo_main, generator_main, probe_main
+from cloudarcade.bench.soak import cpu_seconds
 from cloudarcade.netsim import RelayProcess, get_profile
 from cloudarcade.netsim.profile import Profile, parse_profiles
 
@@ -154,13 +155,6 @@ class Point:
     rate_mbps: float = 0.0
 
 
-def _cpu(pid: int) -> float:
-    """CPU seconds (user + system) of process ``pid`` so far."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100.0  # utime, stime in clock ticks
-
-
 async def pacing_point(profile: Profile, rate: float, duration: float, size: int,
                        realtime: bool, fps: float = 0.0, expected: float = 0.010) -> Point:
     gen, conn = child(generator_main, rate, duration, size, fps)
@@ -168,10 +162,10 @@ async def pacing_point(profile: Profile, rate: float, duration: float, size: int
     async with RelayProcess(realtime=realtime) as process:
         assert process.pid is not None
         relay = await process.open(profile, sink, window=2_000_000)
-        cpu0, wall0 = _cpu(process.pid), time.perf_counter()
+        cpu0, wall0 = cpu_seconds(process.pid), time.perf_counter()
         conn.send(relay.address)
         sent, delays, received = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-        cpu = (_cpu(process.pid) - cpu0) / (time.perf_counter() - wall0)
+        cpu = (cpu_seconds(process.pid) - cpu0) / (time.perf_counter() - wall0)
         up = (await relay.stats()).uplink
     gen.join(timeout=5)
     extra = (delays - expected) * 1e6
