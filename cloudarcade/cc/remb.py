@@ -13,9 +13,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from aiortc.rtp import pack_remb_fci, unpack_remb_fci
+
 RTCP_PSFB = 206
 FMT_AFB = 15
-_MANTISSA_MAX = (1 << 18) - 1
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,9 @@ class Remb:
             raise ValueError(f"REMB with {len(self.ssrcs)} SSRCs: expected at most 255")
 
     def __bytes__(self) -> bytes:
-        exponent = 0
-        mantissa = self.bitrate
-        while mantissa > _MANTISSA_MAX:
-            mantissa >>= 1
-            exponent += 1
-        body = struct.pack(
-            "!LL4sL",
-            self.sender_ssrc,
-            0,
-            b"REMB",
-            (len(self.ssrcs) << 24) | (exponent << 18) | mantissa,
-        ) + b"".join(struct.pack("!L", s) for s in self.ssrcs)
+        body = struct.pack("!LL", self.sender_ssrc, 0) + pack_remb_fci(
+            self.bitrate, list(self.ssrcs)
+        )
         return struct.pack("!BBH", 0x80 | FMT_AFB, RTCP_PSFB, len(body) // 4) + body
 
     @classmethod
@@ -58,13 +50,12 @@ class Remb:
                 f"RTCP version {first >> 6} type {packet_type} fmt {first & 0x1F}: "
                 "expected version 2, type 206, fmt 15"
             )
-        sender, _, ident, word = struct.unpack_from("!LL4sL", data, 4)
-        if ident != b"REMB":
-            raise ValueError(f"PSFB application feedback {ident!r}: expected b'REMB'")
-        count = word >> 24
+        (sender,) = struct.unpack_from("!L", data, 4)
+        if data[12:16] != b"REMB":
+            raise ValueError(f"PSFB application feedback {data[12:16]!r}: expected b'REMB'")
+        count = data[16]
         end = (length + 1) * 4
         if end > len(data) or end < 20 + 4 * count:
             raise ValueError(f"REMB with {count} SSRCs: packet of {end} bytes is too short")
-        bitrate = (word & _MANTISSA_MAX) << ((word >> 18) & 0x3F)
-        ssrcs = struct.unpack_from(f"!{count}L", data, 20)
+        bitrate, ssrcs = unpack_remb_fci(data[12:end])
         return cls(sender_ssrc=sender, bitrate=bitrate, ssrcs=tuple(ssrcs))
