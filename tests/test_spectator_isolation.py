@@ -44,7 +44,7 @@ async def _watch(clients: list[MarkerWatcher], frames: int, action: Callable[[],
     action()
     pairs = list(zip(clients, starts, strict=True))
     assert await settle(lambda: all(len(c.seen) - s >= frames for c, s in pairs),
-                         timeout=20), "frames stopped arriving"
+                        timeout=20), "frames stopped arriving"
     return [x for c, s in pairs for x in c.seen[s:]]
 
 
@@ -74,7 +74,7 @@ async def test_a_spectators_keys_never_reach_the_game_and_a_players_do(
         # The player's press does reach the game, and both see it.
         pressed = player.press("Space")
         assert await settle(lambda: any(m != marker and s >= pressed
-                                         for m, s in player.seen[-5:]), timeout=10)
+                                        for m, s in player.seen[-5:]), timeout=10)
         assert await settle(lambda: spectator.seen[-1][0] != marker, timeout=10)
 
         seen = await _watch(clients, 30, spectator_presses)
