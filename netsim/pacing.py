@@ -73,9 +73,9 @@ class Direction:
         self.chain.push(packet, self._now)
         self._note_drops()
 
-    def refused(self, reason: str) -> None:
-        """A datagram turned away before the chain (unknown source, table full)."""
-        self.rec.refused(reason)
+    def refused(self, reason: str, count: int = 1) -> None:
+        """``count`` datagrams turned away before the chain (unknown source, table full)."""
+        self.rec.refused(reason, count)
 
     def next_wakeup(self) -> float | None:
         return self.chain.next_wakeup()

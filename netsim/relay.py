@@ -122,8 +122,8 @@ class Relay:
             read_at = clock()
             if overflowed:
                 seen = self._overflows.get(sock.fileno(), 0)
-                for _ in range(overflowed - seen):
-                    direction.refused("overflow")
+                if overflowed > seen:
+                    direction.refused("overflow", overflowed - seen)
                 self._overflows[sock.fileno()] = overflowed
             arrival = read_at if kernel_ns is None else self._clocks.to_monotonic(kernel_ns)
             yield data, addr, min(arrival, read_at), read_at

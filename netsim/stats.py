@@ -102,8 +102,8 @@ class Recorder:
         self.bytes_in += size
         self.read_lag.append(read_lag)
 
-    def refused(self, reason: str) -> None:
-        self.drops[reason] += 1
+    def refused(self, reason: str, count: int = 1) -> None:
+        self.drops[reason] += count
 
     def dropped(self, drops: list[Drop]) -> None:
         for d in drops:
