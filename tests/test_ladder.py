@@ -1,0 +1,119 @@
+"""The resolution/frame-rate ladder under a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from cloudarcade.server.ladder import Ladder, Rung, build_rungs
+
+M = 1_000_000
+TICK = 0.025  # the feedback interval: the session updates the ladder this often
+
+
+def drive(ladder: Ladder, target: Callable[[float], float], until: float,
+          start: float = 0.0) -> list[tuple[float, Rung]]:
+    """Feed ``target(t)`` every TICK from ``start``; the (time, rung) after every update."""
+    out = []
+    steps = round((until - start) / TICK)
+    for k in range(steps + 1):
+        t = start + k * TICK
+        out.append((t, ladder.update(target(t), t)))
+    return out
+
+
+def changes(trace: list[tuple[float, Rung]]) -> list[tuple[float, str]]:
+    seen: list[tuple[float, str]] = []
+    last = None
+    for t, rung in trace:
+        if rung != last:
+            seen.append((round(t, 3), str(rung)))
+            last = rung
+    return seen
+
+
+def test_rungs_for_720p60() -> None:
+    assert [str(r) for r in build_rungs(1280, 720, 60)] == [
+        "1280x720@60", "1280x720@30", "960x540@30", "640x360@30",
+    ]
+    assert [r.every for r in build_rungs(1280, 720, 60)] == [1, 2, 2, 2]
+
+
+def test_rungs_keep_the_rate_below_40_fps_and_the_frame_code_width() -> None:
+    assert [str(r) for r in build_rungs(1280, 720, 30)] == [
+        "1280x720@30", "960x540@30", "640x360@30",
+    ]
+    # Half of 480 px is narrower than the frame code needs.
+    assert [str(r) for r in build_rungs(480, 270, 60)] == [
+        "480x270@60", "480x270@30", "360x202@30",
+    ]
+    with pytest.raises(ValueError, match="expected a positive size"):
+        build_rungs(0, 720, 60)
+
+
+def test_bad_thresholds_are_refused() -> None:
+    with pytest.raises(ValueError, match="down_bpp < up_bpp"):
+        Ladder(build_rungs(1280, 720, 60), down_bpp=0.07, up_bpp=0.05)
+
+
+def test_steps_down_when_the_target_stays_low_and_back_up_when_it_recovers() -> None:
+    ladder = Ladder(build_rungs(1280, 720, 60))
+    # 8M, then 2.5M (0.045 bpp at 720p60: too few) from 5 s to 11 s, then 8M.
+    trace = drive(ladder, lambda t: 2.5 * M if 5 <= t < 11 else 8 * M, 20.0)
+    steps = changes(trace)
+    assert [s for _, s in steps] == ["1280x720@60", "1280x720@30", "1280x720@60"]
+    down, up = steps[1][0], steps[2][0]
+    assert 5.5 <= down < 5.6  # quick: the down hold
+    assert 14.0 <= up < 14.1  # slow: the up hold
+
+
+def test_a_deep_drop_goes_straight_to_the_rung_that_fits() -> None:
+    ladder = Ladder(build_rungs(1280, 720, 60))
+    trace = drive(ladder, lambda t: 0.6 * M if t >= 3 else 8 * M, 6.0)
+    assert [s for _, s in changes(trace)] == ["1280x720@60", "640x360@30"]
+
+
+def test_step_up_goes_to_the_highest_rung_held_long_enough() -> None:
+    ladder = Ladder(build_rungs(1280, 720, 60))
+    drive(ladder, lambda t: 0.6 * M, 4.0)
+    assert str(ladder.rung) == "640x360@30"
+    # 2.5M carries 720p30 at 0.09 bpp but 720p60 only at 0.045: one step to 720p30.
+    trace = drive(ladder, lambda t: 2.5 * M, 10.0, start=4.0)
+    assert changes(trace)[1:] == [(7.0, "1280x720@30")]
+
+
+def test_no_oscillation_on_a_steady_target_near_a_threshold() -> None:
+    ladder = Ladder(build_rungs(1280, 720, 60))
+    threshold = build_rungs(1280, 720, 60)[0].pixel_rate * ladder.down_bpp
+    # Noise of ±3 % around the step-down threshold of 720p60, for a minute.
+    trace = drive(ladder, lambda t: threshold * (1 + 0.03 * ((int(t / TICK) % 7) - 3) / 3),
+                  60.0)
+    assert len(changes(trace)) <= 2  # at most the one step down, never back up
+
+
+def test_a_short_dip_is_ignored() -> None:
+    ladder = Ladder(build_rungs(1280, 720, 60))
+    trace = drive(ladder, lambda t: 1 * M if 5 <= t < 5.3 else 8 * M, 10.0)
+    assert len(changes(trace)) == 1
+
+
+def test_no_step_down_while_the_controller_starts() -> None:
+    ladder = Ladder(build_rungs(1280, 720, 60))
+    # The controller starts at a quarter of 8M and finds the link after a second.
+    trace = drive(ladder, lambda t: 2 * M if t < 1.0 else 8 * M, 5.0)
+    assert len(changes(trace)) == 1
+    # On a link that stays thin it steps down once the grace is over.
+    ladder = Ladder(build_rungs(1280, 720, 60))
+    trace = drive(ladder, lambda t: 2 * M, 5.0)
+    assert changes(trace)[1:] == [(2.0, "1280x720@30")]
+
+
+def test_no_second_step_down_within_the_dwell() -> None:
+    ladder = Ladder(build_rungs(1280, 720, 60))
+    # 2.5M then, 0.3 s after the step, 1M (too few for 720p30 too, enough for 540p30).
+    trace = drive(ladder, lambda t: 1 * M if t >= 3.3 else (2.5 * M if t >= 2.5 else 8 * M),
+                  6.0)
+    steps = changes(trace)
+    assert [s for _, s in steps] == ["1280x720@60", "1280x720@30", "960x540@30"]
+    assert steps[2][0] - steps[1][0] >= ladder.min_dwell
