@@ -148,11 +148,30 @@ class HeadlessClient:
             self._connected.set()
 
     def send_input(self, event: protocol.InputEvent) -> None:
-        """Send an input on the channel the protocol assigns it (dropped if not open)."""
-        channel = self._channels.get(protocol.channel_for(event))
-        if channel is None or channel.readyState != "open":
+        """Send an input on the channel the protocol assigns it (dropped if not open).
+
+        A key event also goes as copies on the unreliable channel, at
+        ``protocol.KEY_COPY_DELAYS``, so that a lost packet does not cost an SCTP
+        retransmission (docs/protocol.md); the server applies the first to arrive.
+        """
+        text = protocol.encode(event)
+        if not self._send(protocol.channel_for(event), text):
             return
-        channel.send(protocol.encode(event))
+        if isinstance(event, protocol.KeyEvent):
+            loop = asyncio.get_running_loop()
+            for delay in protocol.KEY_COPY_DELAYS:
+                if delay == 0:
+                    self._send(protocol.CHANNEL_STATE, text)
+                else:
+                    # Each copy its own datagram: aiortc sends one SCTP chunk per packet.
+                    loop.call_later(delay, self._send, protocol.CHANNEL_STATE, text)
+
+    def _send(self, label: str, text: str) -> bool:
+        channel = self._channels.get(label)
+        if channel is None or channel.readyState != "open":
+            return False
+        channel.send(text)
+        return True
 
     @property
     def receiver_stats(self) -> dict[str, int] | None:

@@ -23,7 +23,7 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from cloudarcade.netsim.packet import DROP_REASONS
-from cloudarcade.protocol import REJECT_REASONS
+from cloudarcade.protocol import DISCARD_REASONS, REJECT_REASONS
 
 PREFIX: Final = "cloudarcade"
 
@@ -57,6 +57,8 @@ DROP_PHASES: Final = ("render_skip", "encode_busy", "cc_skip", "send")
 KEYFRAME_REASONS: Final = ("start", "pli", "fir", "interval")
 RATE_LIMITED: Final = "rate_limited"
 DIRECTIONS: Final = ("uplink", "downlink")
+# Key event copies not applied (cloudarcade.protocol.KeyDedupe): duplicate, stale.
+INPUT_DISCARD_REASONS: Final = DISCARD_REASONS
 # The relay's own list: a reason it reports (e.g. "send", a failed sendto)
 # must never be a label value the metrics refuse.
 NETSIM_DROP_REASONS: Final = DROP_REASONS
@@ -211,7 +213,16 @@ class Metrics:
         )
 
         # Inputs.
-        self.inputs_received = counter("inputs_received", "Input messages received.")
+        self.inputs_received = counter(
+            "inputs_received",
+            "Input events passed to the game (a key event once, however many copies arrived).",
+        )
+        self.inputs_discarded = counter(
+            "inputs_discarded",
+            "Key event copies not applied, by reason: duplicate (an earlier copy arrived) or"
+            " stale (a newer event for the same key was already applied).",
+            (*s, "reason"),
+        )
         self.inputs_rejected = counter(
             "inputs_rejected", "Input messages rejected, by reason.", (*s, "reason")
         )

@@ -22,6 +22,7 @@ from cloudarcade.stages import STAGE_NAMES
 from .definitions import (
     DIRECTIONS,
     DROP_PHASES,
+    INPUT_DISCARD_REASONS,
     KEYFRAME_REASONS,
     METRICS,
     NETSIM_DROP_REASONS,
@@ -88,6 +89,7 @@ class SessionMetrics:
 
         self._inputs = m.inputs_received.labels(*lv)
         self._rejected = {r: m.inputs_rejected.labels(*lv, r) for r in input_reject_reasons()}
+        self._discarded = {r: m.inputs_discarded.labels(*lv, r) for r in INPUT_DISCARD_REASONS}
         self._apply_delay_s = m.input_apply_delay_seconds.labels(*lv)
 
         self._decode_s = m.client_decode_seconds.labels(*lv)
@@ -207,8 +209,12 @@ class SessionMetrics:
     # -- inputs -------------------------------------------------------------
 
     def input_received(self) -> None:
-        """An input message arrived (before validation)."""
+        """An input event was passed to the game (the first copy of a key event)."""
         self._inputs.inc()
+
+    def input_discarded(self, reason: str) -> None:
+        """A key event copy not applied: one of ``INPUT_DISCARD_REASONS``."""
+        _pick(self._discarded, reason, "input discard reason").inc()
 
     def input_rejected(self, reason: str) -> None:
         """An input refused: a ``cloudarcade.protocol.REJECT_REASONS`` value or "rate_limited"."""

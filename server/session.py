@@ -219,6 +219,10 @@ class GameSession:
         if self.pipeline is not None:  # before the first frame there is nothing to steer
             self.pipeline.push_input(event, player, received)
 
+    def input_discarded(self, verdict: protocol.Verdict) -> None:
+        """A key event copy the viewer's :class:`~cloudarcade.protocol.KeyDedupe` did not apply."""
+        self.metrics.input_discarded(verdict.value)
+
     def input_rejected(self, error: protocol.ProtocolError) -> None:
         self._reject(error.reason, str(error))
 

@@ -76,6 +76,8 @@ class Viewer:
         limits = session.limits
         now = time.monotonic()
         self._inputs = TokenBucket(limits.input_rate, limits.input_burst, now)
+        # Key events arrive on both input channels (docs/protocol.md): apply the first copy.
+        self._dedupe = protocol.KeyDedupe()
         # Any RTCP from the client (receiver reports, NACK, PLI) proves it is alive.
         self.liveness = Liveness(ice_timeout=limits.ice_timeout,
                                  silence_timeout=limits.liveness_timeout, start=now)
@@ -227,7 +229,11 @@ class Viewer:
         if isinstance(message, protocol.StatsReport):
             self.stats.client_report(message)
         elif self.player is not None:
-            self.session.input_received(message, self.player, received)
+            verdict = self._dedupe.accept(message)
+            if verdict is protocol.Verdict.APPLY:
+                self.session.input_received(message, self.player, received)
+            else:
+                self.session.input_discarded(verdict)
 
     async def _on_connection_state(self) -> None:
         state = self.pc.connectionState

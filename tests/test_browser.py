@@ -18,7 +18,9 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from cloudarcade import protocol
 from cloudarcade.bench.chromium_client import CHROMIUM, CHROMIUM_FLAGS
+from cloudarcade.metrics import REGISTRY
 from cloudarcade.server.app import SESSIONS, ServerConfig
 from cloudarcade.server.options import SessionOptions
 
@@ -71,6 +73,12 @@ async def _until(predicate: Callable[[], Any], within: float = 10.0) -> bool:
             return True
         await asyncio.sleep(0.05)
     return bool(predicate())
+
+
+def _counted(name: str) -> float:
+    """The in-process server's counter ``cloudarcade_<name>_total``, summed over labels."""
+    return sum(sample.value for family in REGISTRY.collect() for sample in family.samples
+               if sample.name == f"cloudarcade_{name}_total")
 
 
 async def _shot(page: Page, name: str) -> None:
@@ -195,6 +203,7 @@ async def test_play_pong_stats_and_latency(web_server: RunningServer, browser: B
     assert len(sessions) == 1
     game = sessions[0].game
     start = game.paddle_y[0]
+    received, discarded = _counted("inputs_received"), _counted("inputs_discarded")
     await page.keyboard.down("ArrowUp")
     try:
         assert await _until(lambda: game.paddle_y[0] < start - 10, within=5), (
@@ -203,6 +212,10 @@ async def test_play_pong_stats_and_latency(web_server: RunningServer, browser: B
         )
     finally:
         await page.keyboard.up("ArrowUp")
+    # Each key event went reliably and as copies (docs/protocol.md); the game got it once.
+    copies = len(protocol.KEY_COPY_DELAYS)
+    assert await _until(lambda: _counted("inputs_discarded") >= discarded + 2 * copies, 5)
+    assert _counted("inputs_received") == received + 2
 
     # A gamepad, through the page's Gamepad API (a synthetic pad: headless
     # Chromium has no device): stick up moves the paddle up; unplugged, it is
@@ -365,7 +378,7 @@ async def test_page_modules_agree_with_the_server(
     import numpy as np
     import pygame
 
-    from cloudarcade import framecode, protocol
+    from cloudarcade import framecode
 
     page = await _open(browser, web_server.url)
     # Codes drawn by the server's writer, read by the page's reader (framecode.js),
@@ -404,6 +417,11 @@ async def test_page_modules_agree_with_the_server(
     report = protocol.parse(message)
     assert isinstance(report, protocol.StatsReport)
     assert report.frames_decoded == 1234 and report.input_to_photon_ms == 42.5
+
+    delays = await page.evaluate(
+        """async () => (await import("/client/js/protocol.js")).KEY_COPY_DELAYS_MS"""
+    )
+    assert delays == [round(d * 1000) for d in protocol.KEY_COPY_DELAYS]
 
 
 async def test_access_token_from_the_page_url(browser: Browser) -> None:

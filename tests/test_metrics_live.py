@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cloudarcade import protocol
 from cloudarcade.bench.leak import wait_until
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.metrics import REGISTRY
@@ -34,14 +35,21 @@ async def test_promtool_accepts_a_real_scrape_with_a_client(server: RunningServe
     client = HeadlessClient(ClientOptions(url=server.url, game="probe"))
     await client.connect()
     await client.wait_for_frames(20, timeout=15)
-    received = _samples(generate_latest(REGISTRY).decode()).get(
-        "cloudarcade_inputs_received_total", 0.0)
+    def count(name: str) -> float:
+        return _samples(generate_latest(REGISTRY).decode()).get(name, 0.0)
+
+    received = count("cloudarcade_inputs_received_total")
+    duplicates = count("cloudarcade_inputs_discarded_total")
     for _ in range(5):
         client.press("Space")
         await asyncio.sleep(0.05)  # pacing the presses
-    # Wait until the server has counted all ten messages (down and up), then scrape.
-    assert await wait_until(lambda: _samples(generate_latest(REGISTRY).decode()).get(
-        "cloudarcade_inputs_received_total", 0.0) >= received + 10, 5)
+    # Every key event (down and up) is sent once reliably and as copies on the
+    # unreliable channel; wait until all the copies have arrived, then scrape.
+    copies = len(protocol.KEY_COPY_DELAYS)
+    assert await wait_until(
+        lambda: count("cloudarcade_inputs_discarded_total") >= duplicates + 10 * copies, 5)
+    # The game got each of the ten events once.
+    assert count("cloudarcade_inputs_received_total") == received + 10
     async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as response:
         assert response.status == 200
         text = await response.text()
@@ -57,6 +65,7 @@ async def test_promtool_accepts_a_real_scrape_with_a_client(server: RunningServe
     assert samples["cloudarcade_frames_encoded_total"] >= 20
     assert samples["cloudarcade_frames_sent_total"] >= 20
     assert samples["cloudarcade_inputs_received_total"] >= 10  # 5 presses, down + up
+    assert samples["cloudarcade_inputs_discarded_total"] >= 10 * copies
     assert samples["cloudarcade_encode_seconds_count"] >= 20
     assert samples["cloudarcade_stage_seconds_count"] > 0
     assert samples["cloudarcade_sessions_started_total"] >= 1

@@ -35,11 +35,17 @@ from cloudarcade.protocol.inputs import (
     parse,
     to_dict,
 )
+from cloudarcade.protocol.redundancy import (
+    DISCARD_REASONS,
+    KEY_COPY_DELAYS,
+    KeyDedupe,
+    Verdict,
+)
 
 __all__ = [
-    "CHANNEL_EVENTS", "CHANNEL_STATE", "FRAMES_CHANNEL", "MAX_DELTA", "MAX_MESSAGE_BYTES",
-    "MAX_PAD_AXES", "MAX_PAD_BUTTONS", "MAX_PAD_INDEX", "MAX_POINTER_BUTTONS",
-    "PROTOCOL_VERSION", "REJECT_REASONS", "SEQ_MAX", "STATS_FIELDS", "FrameTiming",
-    "InputEvent", "KeyEvent", "Message", "PadEvent", "PointerEvent", "ProtocolError",
-    "StatsReport", "channel_for", "encode", "parse", "to_dict",
+    "CHANNEL_EVENTS", "CHANNEL_STATE", "DISCARD_REASONS", "FRAMES_CHANNEL", "KEY_COPY_DELAYS",
+    "MAX_DELTA", "MAX_MESSAGE_BYTES", "MAX_PAD_AXES", "MAX_PAD_BUTTONS", "MAX_PAD_INDEX",
+    "MAX_POINTER_BUTTONS", "PROTOCOL_VERSION", "REJECT_REASONS", "SEQ_MAX", "STATS_FIELDS",
+    "FrameTiming", "InputEvent", "KeyDedupe", "KeyEvent", "Message", "PadEvent", "PointerEvent",
+    "ProtocolError", "StatsReport", "Verdict", "channel_for", "encode", "parse", "to_dict",
 ]

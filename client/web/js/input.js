@@ -1,10 +1,12 @@
 // Inputs → protocol v1 messages (docs/protocol.md).
 //
-// Keys go on the reliable channel (a lost key-up would leave a key held); pointer
-// and pad messages carry the full state and go on the unordered, no-retransmit
-// channel, at most one of each per animation frame and only when something changed.
+// Keys go on the reliable channel (a lost key-up would leave a key held) and, as
+// copies spread over 60 ms, on the unordered, no-retransmit channel, so that one lost
+// packet does not cost an SCTP retransmission (the server keeps the first to arrive);
+// pointer and pad messages carry the full state and go on the unordered channel only,
+// at most one of each per animation frame and only when something changed.
 
-import { CHANNEL_EVENTS, CHANNEL_STATE, protocolMessage } from "./protocol.js";
+import { CHANNEL_EVENTS, CHANNEL_STATE, KEY_COPY_DELAYS_MS, protocolMessage } from "./protocol.js";
 
 const CODE_RE = /^[A-Za-z0-9]{1,32}$/;
 const SEQ_MAX = 2 ** 31 - 1;
@@ -74,7 +76,19 @@ export class InputSender {
     if (!CODE_RE.test(code)) return null;
     if (down) this.held.add(code);
     else this.held.delete(code);
-    return this._send(CHANNEL_EVENTS, { t: "key", code, down });
+    const message = this._send(CHANNEL_EVENTS, { t: "key", code, down });
+    if (message) this._sendCopies(message);
+    return message;
+  }
+
+  /** The copies of a key event; each in its own task, as messages sent together share a packet. */
+  _sendCopies(message) {
+    const connection = this.connection;
+    for (const delay of KEY_COPY_DELAYS_MS) {
+      const send = () => connection.send(CHANNEL_STATE, message);
+      if (delay === 0) send();
+      else setTimeout(send, delay);
+    }
   }
 
   /** Key-up for everything held: on blur, a lost connection, or leaving the page. */

@@ -1,8 +1,8 @@
 // "Measure latency": input-to-photon measured in the page, on the stream being played.
 //
 // No second connection: each measuring press is an input on the session being played,
-// sent by the page's own input sender on `input-events` and stamped with
-// performance.now(). Every frame carries its frame code (cloudarcade/framecode.py):
+// sent by the page's own input sender (on `input-events`, with copies on `input-state`)
+// and stamped with performance.now(). Every frame carries its frame code (cloudarcade/framecode.py):
 // its id and the seq of the last input the game had applied when it was rendered. The
 // press's photon is the presentationTime of the first presented frame whose code
 // carries the press's seq or a later one (framewatch.js), the same rule as
