@@ -118,6 +118,8 @@ class FrameRecord:
         cc_target: the congestion controller's target (bits/s) when the frame
             left the server, ``None`` without one (stock, or none reported).
         cc_queueing: the controller's estimated queueing delay (s) then.
+        rung: the size and frame rate it was encoded at, ``WIDTHxHEIGHT@FPS``
+            (the ladder's rung, docs/congestion.md); ``None`` when not known.
     """
 
     profile: str
@@ -133,6 +135,7 @@ class FrameRecord:
     ssim: float | None = None
     cc_target: float | None = None
     cc_queueing: float | None = None
+    rung: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict with the field names as keys."""
@@ -151,6 +154,9 @@ class FrameRecord:
         phase = data.get("drop_phase")
         if phase is not None and not isinstance(phase, str):
             raise ValueError(f"{where}: drop_phase is not a string: {phase!r}")
+        rung = data.get("rung")
+        if rung is not None and not isinstance(rung, str):
+            raise ValueError(f"{where}: rung is not a string: {rung!r}")
         quality: dict[str, float | None] = {}
         for key in ("psnr", "ssim", "cc_target", "cc_queueing"):
             value = data.get(key)
@@ -172,4 +178,5 @@ class FrameRecord:
             ssim=quality["ssim"],
             cc_target=quality["cc_target"],
             cc_queueing=quality["cc_queueing"],
+            rung=rung,
         )

@@ -150,7 +150,7 @@ class Measurement:
             ClientOptions(
                 url=url, game=config.game, resolution=cell.resolution, fps=cell.fps,
                 codec=cell.codec, bitrate=cell.bitrate, stack=self.stack_name, cc=self.cc,
-                seed=config.seed,
+                ladder=config.ladder, seed=config.seed,
                 profile=None if profile == NO_RELAY else profile,
                 sample_every=config.sample_every,
             ),
@@ -236,6 +236,8 @@ class Measurement:
             keyframe=server.keyframe if server else False,
             cc_target=server.cc_target if server else None,
             cc_queueing=server.cc_queueing if server else None,
+            rung=(f"{server.width}x{server.height}@{server.fps}"
+                  if server and server.width and server.height and server.fps else None),
         )
 
     def _undecoded_frames(self) -> None:

@@ -109,6 +109,8 @@ class BenchConfig:
     # Bench clients by name (bench/clients.py): headless, chromium.
     clients: list[str] = field(default_factory=lambda: ["headless"])
     ccs: list[str] = field(default_factory=lambda: [DEFAULT_CC])
+    # The server's resolution/frame-rate ladder with an adapting controller: on or off.
+    ladder: str = "on"
     game: str = DEFAULT_GAME
     probes: int = 80
     # Probes are sent open-loop at this mean interval, jittered ±50% so they

@@ -45,6 +45,7 @@ class ClientOptions:
     bitrate: str | int | None = None
     stack: str = "tuned"  # "tuned": our receive path; "stock": aiortc's own
     cc: str | None = None  # the server's congestion controller (None: its default)
+    ladder: str | None = None  # "on" or "off": the server's resolution/rate ladder
     seed: int | None = None
     profile: str | None = None  # ask the server for a netsim profile on the media path
     join: str | None = None  # a session's share token: watch or play that session
@@ -63,7 +64,8 @@ class ClientOptions:
         fields = {
             "game": self.game, "resolution": self.resolution, "fps": self.fps,
             "codec": self.codec, "bitrate": self.bitrate, "stack": self.stack, "cc": self.cc,
-            "seed": self.seed, "profile": self.profile, "join": self.join, "role": self.role,
+            "ladder": self.ladder, "seed": self.seed, "profile": self.profile, "join": self.join,
+            "role": self.role,
         }
         return {k: v for k, v in fields.items() if v is not None}
 

@@ -45,6 +45,10 @@ MAX_DOUBTFUL: Final = 16
 _CRC_XOR: Final = 0x5A3C
 _BLACK: Final = (0, 0, 0)
 _WHITE: Final = (255, 255, 255)
+# What swscale makes of RGB black and white in yuv420p (limited range), and no colour.
+_Y_BLACK: Final = 16
+_Y_WHITE: Final = 235
+_NO_CHROMA: Final = 128
 _MASK32: Final = 0xFFFFFFFF
 # 8-bit formats whose plane 0 is the luma plane, one byte per pixel.
 _LUMA_FORMATS: Final = frozenset(
@@ -122,6 +126,36 @@ def write(surface: pygame.Surface, frame_id: int, input_seq: int) -> None:
             surface.fill(_WHITE, (col * BLOCK, row * BLOCK, BLOCK, BLOCK))
 
 
+def write_frame(frame: av.VideoFrame, frame_id: int, input_seq: int) -> None:
+    """Draw the code over the top :func:`band_height` rows of a yuv420p ``frame``.
+
+    For a frame scaled after rendering (the ladder's lower rungs,
+    :mod:`cloudarcade.server.ladder`): the layout is that of the frame's own
+    width, as the readers expect, and the band covers the scaled-down band of
+    the full-size frame (a narrower frame's band is never shorter).
+    """
+    if frame.format.name != "yuv420p":
+        raise ValueError(f"expected a yuv420p frame, got {frame.format.name}")
+    width = frame.width
+    per_row = _blocks_per_row(width)
+    rows = band_height(width)
+    bits = np.zeros(rows // BLOCK * per_row, np.bool_)
+    bits[:PAYLOAD_BITS] = encode_bits(frame_id, input_seq)
+    blocks = bits.reshape(rows // BLOCK, per_row).repeat(BLOCK, 0).repeat(BLOCK, 1)
+    luma = _plane_view(frame, 0)
+    luma[:rows, :width] = _Y_BLACK
+    luma[:rows, : per_row * BLOCK] = np.where(blocks, _Y_WHITE, _Y_BLACK)
+    for index in (1, 2):
+        chroma = _plane_view(frame, index)
+        chroma[: rows // 2, : frame.planes[index].width] = _NO_CHROMA
+
+
+def _plane_view(frame: av.VideoFrame, index: int) -> npt.NDArray[np.uint8]:
+    plane = frame.planes[index]
+    buf = np.frombuffer(memoryview(plane), np.uint8)
+    return buf[: plane.height * plane.line_size].reshape(plane.height, plane.line_size)
+
+
 def read(y_plane: npt.NDArray[np.uint8], width: int | None = None) -> FrameCode | None:
     """Read the code from a decoded luma plane (2-D uint8, rows x stride).
 
@@ -179,9 +213,7 @@ def luma_view(frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
     name = frame.format.name
     if name not in _LUMA_FORMATS:
         raise ValueError(f"expected a planar YUV frame (e.g. yuv420p), got {name}")
-    plane = frame.planes[0]
-    buf = np.frombuffer(memoryview(plane), np.uint8)
-    return buf[: plane.height * plane.line_size].reshape(plane.height, plane.line_size)
+    return _plane_view(frame, 0)
 
 
 def read_from_frame(frame: av.VideoFrame) -> FrameCode | None:

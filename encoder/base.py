@@ -122,13 +122,18 @@ class Encoder(abc.ABC):
         """The libavcodec encoder actually in use."""
         return str(self._context.codec.name)
 
-    def encode(self, frame: av.VideoFrame, *, keyframe: bool = False) -> EncodedFrame | None:
+    def encode(
+        self, frame: av.VideoFrame, *, keyframe: bool = False, pts: int | None = None
+    ) -> EncodedFrame | None:
         """Encode one yuv420p frame; ``keyframe`` forces an IDR/key picture.
 
+        ``pts`` (90 kHz) becomes the packet's and so the RTP timestamp; by
+        default the frames encoded so far at the configured rate. (libx264's
+        rate control goes by the configured rate, not by ``pts``: measured.)
         Returns None when the encoder produced no packet for this frame
         (none of ours buffer, so that means a skipped frame).
         """
-        frame.pts = self._frames * VIDEO_CLOCK_RATE // self.config.fps
+        frame.pts = self._frames * VIDEO_CLOCK_RATE // self.config.fps if pts is None else pts
         frame.time_base = VIDEO_TIME_BASE
         frame.pict_type = (
             av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE

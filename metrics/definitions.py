@@ -54,7 +54,11 @@ BUSY: Final = "busy"
 # per-address or the total cap, or no complete request headers in time.
 CONNECTION_REFUSAL_REASONS: Final = ("per_address", "total", "header_timeout")
 DROP_PHASES: Final = ("render_skip", "encode_busy", "cc_skip", "send")
-KEYFRAME_REASONS: Final = ("start", "pli", "fir", "interval")
+KEYFRAME_REASONS: Final = ("start", "pli", "fir", "interval", "rung")
+# Rungs of the resolution/frame-rate ladder (server/ladder.py builds at most 4):
+# 0 is the configured size and rate.
+LADDER_RUNGS: Final = ("0", "1", "2", "3")
+LADDER_DIRECTIONS: Final = ("down", "up")
 RATE_LIMITED: Final = "rate_limited"
 DIRECTIONS: Final = ("uplink", "downlink")
 # Key event copies not applied (cloudarcade.protocol.KeyDedupe): duplicate, stale.
@@ -210,6 +214,17 @@ class Metrics:
         )
         self.cc_feedback_received = counter(
             "cc_feedback_received", "Transport-cc and REMB feedback packets received.", cc
+        )
+
+        # The resolution/frame-rate ladder (tuned stack with an adapting controller).
+        self.ladder_sessions = gauge(
+            "ladder_sessions",
+            "Sessions encoding at each rung of the resolution/frame-rate ladder "
+            "(0: the configured size and rate; 1, 2, 3: lower ones).",
+            (*s, "rung"),
+        )
+        self.ladder_steps = counter(
+            "ladder_steps", "Steps between rungs of the ladder, by direction.", (*s, "direction")
         )
 
         # Inputs.

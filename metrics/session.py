@@ -24,6 +24,8 @@ from .definitions import (
     DROP_PHASES,
     INPUT_DISCARD_REASONS,
     KEYFRAME_REASONS,
+    LADDER_DIRECTIONS,
+    LADDER_RUNGS,
     METRICS,
     NETSIM_DROP_REASONS,
     SESSION_END_REASONS,
@@ -104,6 +106,10 @@ class SessionMetrics:
         self._cc_feedback = m.cc_feedback_received.labels(*lv, cc)
         # Each viewer's current contribution to the summed cc gauges: {viewer: (target, est)}.
         self._cc: dict[int, tuple[float, float]] = {}
+
+        self._ladder = {r: m.ladder_sessions.labels(*lv, r) for r in LADDER_RUNGS}
+        self._ladder_steps = {d: m.ladder_steps.labels(*lv, d) for d in LADDER_DIRECTIONS}
+        self._rung: str | None = None
 
         # This session's current contribution to the summed bitrate gauges.
         self._target = 0.0
@@ -208,6 +214,18 @@ class SessionMetrics:
 
     # -- inputs -------------------------------------------------------------
 
+    def rung(self, index: int) -> None:
+        """The session now encodes at rung ``index`` of its ladder (0: the configured one)."""
+        new = _pick(self._ladder, str(index), "ladder rung")
+        old = self._rung
+        if old == str(index):
+            return
+        if old is not None:
+            self._ladder[old].dec()
+            self._ladder_steps["down" if index > int(old) else "up"].inc()
+        new.inc()
+        self._rung = str(index)
+
     def input_received(self) -> None:
         """An input event was passed to the game (the first copy of a key event)."""
         self._inputs.inc()
@@ -285,6 +303,9 @@ class SessionMetrics:
         self.bitrate(0.0, 0.0)
         for viewer in list(self._cc):
             self.cc_viewer_gone(viewer)
+        if self._rung is not None:
+            self._ladder[self._rung].dec()
+            self._rung = None
         self._active.dec()
         ended.inc()
 

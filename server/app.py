@@ -258,7 +258,8 @@ async def catalog(request: web.Request) -> web.Response:
         "games": available_games(), "codecs": list(CODECS), "profiles": list(config.profiles),
         "ccs": sorted(CONTROLLERS),
         "defaults": {"game": d.game, "resolution": d.resolution, "fps": d.fps,
-                     "codec": d.codec, "bitrate": d.bitrate, "profile": d.profile, "cc": d.cc},
+                     "codec": d.codec, "bitrate": d.bitrate, "profile": d.profile, "cc": d.cc,
+                     "ladder": d.ladder},
     })
 
 

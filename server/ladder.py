@@ -167,3 +167,25 @@ class Ladder:
             self._changed = now
         self._below_since = None
         self._up_since.clear()
+
+
+class FrameGate:
+    """Which game ticks a rung that encodes every ``every``-th tick renders.
+
+    A credit of one frame accrues over ``every`` ticks. A tick is rendered when
+    a whole frame's credit is there, or, when the tick applied an input, half
+    of one: the frame that answers a key press goes out at once instead of
+    waiting up to a frame interval, and the rate still averages ``every``
+    ticks a frame however often inputs come.
+    """
+
+    def __init__(self) -> None:
+        self._credit = 1.0
+
+    def due(self, every: int, applied: bool) -> bool:
+        """Whether to render this tick (``applied``: the tick applied new input)."""
+        self._credit = min(1.0, self._credit + 1 / every)
+        if self._credit >= 1.0 or (applied and self._credit >= 0.5):
+            self._credit -= 1.0
+            return True
+        return False

@@ -22,8 +22,9 @@ STACKS = tuple(stacks.STACKS)
 ROLES = ("player", "spectator")
 # The keys of an /offer body: these, and the session options.
 OFFER_FIELDS = ("sdp", "type", "role", "join", "token")
-OPTION_FIELDS = ("game", "resolution", "fps", "codec", "bitrate", "stack", "cc", "seed",
-                 "profile")
+OPTION_FIELDS = ("game", "resolution", "fps", "codec", "bitrate", "stack", "cc", "ladder",
+                 "seed", "profile")
+SWITCH = {"on": True, "off": False}
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160
 
 _RESOLUTION = re.compile(r"([0-9]{2,5})x([0-9]{2,5})")
@@ -46,6 +47,9 @@ class SessionOptions:
     # Congestion controller of the tuned stack (cloudarcade.cc registry); the
     # stock stack keeps aiortc's own REMB-driven encoder.
     cc: str = "gcc"
+    # Step the resolution and frame rate down when the controller's target is too
+    # low for them (cloudarcade.server.ladder); only with an adapting controller.
+    ladder: bool = True
     seed: int = 0
     # The netsim profile on the media path; None: no relay at all.
     profile: str | None = None
@@ -98,6 +102,8 @@ class SessionOptions:
                 changes["stack"] = parse_choice("stack", value, STACKS)
             elif key == "cc":
                 changes["cc"] = parse_choice("cc", value, sorted(CONTROLLERS))
+            elif key == "ladder":
+                changes["ladder"] = parse_switch("ladder", value)
             elif key == "seed":
                 changes["seed"] = parse_int("seed", value, 0, 2**32 - 1)
         return replace(self, **changes)
@@ -143,6 +149,15 @@ def parse_choice(field: str, value: object, known: tuple[str, ...] | list[str]) 
     if not isinstance(value, str) or value not in known:
         raise OptionError(f"unknown {field} {short(value)}; known {field}s: {', '.join(known)}")
     return value
+
+
+def parse_switch(field: str, value: object) -> bool:
+    """``"on"``/``"off"`` (flags) or a JSON ``true``/``false``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in SWITCH:
+        return SWITCH[value]
+    raise OptionError(f"{field}: expected on or off, got {short(value)}")
 
 
 def parse_game(value: object) -> str:

@@ -1,8 +1,15 @@
 """The per-session frame pipeline: a fixed-tick render thread feeding a frame sink.
 
 render thread   drain inputs → game.tick(now) → render → frame code → convert to yuv420p
-                → ``sink.put`` (the media stack's :class:`~cloudarcade.server.sinks.FrameSink`:
+                (scaled to the ladder's rung) → ``sink.put`` (the media stack's
+                :class:`~cloudarcade.server.sinks.FrameSink`:
                 the tuned stack's is a one-slot mailbox in front of an encoder thread)
+
+The game ticks at its rate whatever the ladder's rung
+(:mod:`cloudarcade.server.ladder`); a rung at a lower rate renders only the
+ticks its :class:`~cloudarcade.server.ladder.FrameGate` lets through, and a
+rung at a lower size is scaled in the same swscale pass as the colour
+conversion, its frame code drawn again at its own width.
 
 The threads do CPU-heavy work that releases the GIL inside SDL, swscale and
 libavcodec, so the event loop keeps moving packets meanwhile.
@@ -29,9 +36,10 @@ import pygame
 from av.video.reformatter import VideoReformatter
 
 from cloudarcade import framecode
-from cloudarcade.encoder import EncodedFrame
+from cloudarcade.encoder import VIDEO_CLOCK_RATE, EncodedFrame
 from cloudarcade.protocol import FrameTiming, InputEvent
 from cloudarcade.server.games import Game
+from cloudarcade.server.ladder import FrameGate, Rung
 
 if TYPE_CHECKING:
     from cloudarcade.server.sinks import FrameSink
@@ -50,6 +58,9 @@ class RenderedFrame:
     frame: av.VideoFrame
     timing: FrameTiming
     encoded: EncodedFrame | None = None
+    # On the 90 kHz RTP clock, from the game tick: real time between frames
+    # whatever the ladder or congestion control left out.
+    pts: int | None = None
 
     def copy(self) -> RenderedFrame:
         """The same picture with its own timing record (each viewer stamps its sends)."""
@@ -96,7 +107,10 @@ class SurfaceConverter:
         self.width, self.height = width, height
         self._reformatter = VideoReformatter()
 
-    def convert(self, surface: pygame.Surface) -> av.VideoFrame:
+    def convert(
+        self, surface: pygame.Surface, size: tuple[int, int] | None = None
+    ) -> av.VideoFrame:
+        """The surface as yuv420p, scaled to ``size`` (default: its own) in the same pass."""
         frame = av.VideoFrame(self.width, self.height, "bgra")
         plane = frame.planes[0]
         # A view of the surface's pixels, not ``BufferProxy.raw``: that makes a
@@ -109,7 +123,10 @@ class SurfaceConverter:
             src = np.frombuffer(pixels, np.uint8).reshape(self.height, surface.get_pitch())
             dst = np.frombuffer(memoryview(plane), np.uint8).reshape(self.height, plane.line_size)
             dst[:, : self.width * 4] = src[:, : self.width * 4]
-        return self._reformatter.reformat(frame, format="yuv420p")
+        if size is None or size == (self.width, self.height):
+            return self._reformatter.reformat(frame, format="yuv420p")
+        return self._reformatter.reformat(frame, width=size[0], height=size[1], format="yuv420p",
+                                          interpolation="BILINEAR")
 
 
 class LumaSampler:
@@ -137,8 +154,9 @@ PipelineStats = dict[str, int]
 class Pipeline:
     """Runs one session's game at a fixed tick and hands what it renders to ``sink``.
 
-    ``on_rendered`` is called on the render thread with each frame's timing and
-    whether that frame's tick applied new input.
+    ``on_rendered`` is called on the render thread with each rendered frame's
+    timing; ``on_applied`` with the delay from an input's arrival to the tick
+    that applied it (rendered or not).
     """
 
     def __init__(
@@ -150,14 +168,16 @@ class Pipeline:
         *,
         sink: FrameSink,
         on_drop: Callable[[str], None] | None = None,
-        on_rendered: Callable[[FrameTiming, bool], None] | None = None,
+        on_rendered: Callable[[FrameTiming], None] | None = None,
+        on_applied: Callable[[float], None] | None = None,
         sampler: Callable[[int, av.VideoFrame], None] | None = None,
     ) -> None:
         self.game = game
         self.fps = fps
         self.sink = sink
         self._on_drop = on_drop or (lambda phase: None)
-        self._on_rendered = on_rendered or (lambda timing, applied: None)
+        self._on_rendered = on_rendered or (lambda timing: None)
+        self._on_applied = on_applied or (lambda delay: None)
         self._sampler = sampler
         self._inputs: deque[tuple[InputEvent, int, float]] = deque(maxlen=1024)
         # When the last input the game applied reached the server. Every frame
@@ -171,6 +191,10 @@ class Pipeline:
         self._converter = SurfaceConverter(width, height)
         self._threads: list[threading.Thread] = []
         self._stats: PipelineStats = {"rendered": 0, "skipped_ticks": 0}
+        # Written by the event loop (set_rung), read once a tick by the render thread.
+        self._rung = Rung(width, height, fps)
+        self._gate = FrameGate()
+        self._frame_id = 0
 
     @property
     def stats(self) -> PipelineStats:
@@ -183,6 +207,14 @@ class Pipeline:
 
     def request_keyframe(self) -> None:
         self.sink.request_keyframe()
+
+    def set_rung(self, rung: Rung) -> None:
+        """Render at ``rung`` from the next tick on (any thread)."""
+        self._rung = rung
+
+    @property
+    def rung(self) -> Rung:
+        return self._rung
 
     @property
     def started(self) -> bool:
@@ -207,7 +239,7 @@ class Pipeline:
     def _render_loop(self) -> None:
         period = 1.0 / self.fps
         deadline = time.monotonic()
-        frame_id = 0
+        tick = 0
         try:
             while not self._stop.is_set():
                 delay = deadline - time.monotonic()
@@ -215,8 +247,8 @@ class Pipeline:
                     break
                 while time.monotonic() < deadline:
                     pass
-                self._render_one(frame_id)
-                frame_id += 1
+                self._tick(tick)
+                tick += 1
                 deadline += period
                 late = time.monotonic() - deadline
                 if late > period:
@@ -227,29 +259,52 @@ class Pipeline:
                     for _ in range(skipped):
                         self._on_drop("render_skip")
                     deadline += skipped * period
+                    tick += skipped
         except Exception:
             logger.exception("render loop failed")
 
-    def _render_one(self, frame_id: int) -> None:
-        timing = FrameTiming(frame_id=frame_id)
-        timing.tick_start = time.monotonic()
+    def _tick(self, tick: int) -> None:
+        """One game tick; rendered and handed on if the rung's gate lets it through.
+
+        Frame ids count rendered frames (the ticks a lower rate leaves out are
+        not frames that went missing); ``pts`` counts ticks.
+        """
+        tick_start = time.monotonic()
         applied = False
         while self._inputs:
             event, player, received = self._inputs.popleft()
             self.game.apply_input(event, player)
             self._applied_recv = received
             applied = True
-        self.game.tick(timing.tick_start)
+        if applied and self._applied_recv is not None:
+            self._on_applied(tick_start - self._applied_recv)
+        self.game.tick(tick_start)
+        rung = self._rung
+        # A tick that applied an input is rendered early when it can be (see
+        # FrameGate): the frame that answers a key press is not held back.
+        if not self._gate.due(rung.every, applied):
+            return
+        self._render(self._frame_id, tick, tick_start, rung)
+        self._frame_id += 1
+
+    def _render(self, frame_id: int, tick: int, tick_start: float, rung: Rung) -> None:
+        timing = FrameTiming(frame_id=frame_id, width=rung.width, height=rung.height,
+                             fps=rung.fps)
+        timing.tick_start = tick_start
         timing.sim_end = time.monotonic()
         self.game.render(self._surface)
         timing.input_seq = self.game.last_input_seq
         timing.input_recv = self._applied_recv
-        framecode.write(self._surface, frame_id, timing.input_seq)
+        full = self._surface.get_size() == (rung.width, rung.height)
+        if full:
+            framecode.write(self._surface, frame_id, timing.input_seq)
         timing.render_end = time.monotonic()
-        frame = self._converter.convert(self._surface)
+        frame = self._converter.convert(self._surface, (rung.width, rung.height))
+        if not full:
+            framecode.write_frame(frame, frame_id, timing.input_seq)
         timing.convert_end = time.monotonic()
         if self._sampler is not None:
             self._sampler(frame_id, frame)
         self._stats["rendered"] += 1
-        self._on_rendered(timing, applied)
-        self.sink.put(RenderedFrame(frame, timing))
+        self._on_rendered(timing)
+        self.sink.put(RenderedFrame(frame, timing, pts=tick * VIDEO_CLOCK_RATE // self.fps))

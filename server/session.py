@@ -30,6 +30,7 @@ from cloudarcade.metrics.definitions import RATE_LIMITED
 from cloudarcade.netsim import Profile
 from cloudarcade.protocol import FrameTiming
 from cloudarcade.server.games import Game, create_game, game_class
+from cloudarcade.server.ladder import Ladder, Rung, build_rungs
 from cloudarcade.server.lifecycle import (
     SESSION_TRANSITIONS,
     CloseReason,
@@ -102,6 +103,9 @@ class GameSession:
         self.pipeline: Pipeline | None = None
         self._starting: asyncio.Task[None] | None = None
         self._cc_targets: dict[int, float] = {}
+        # The resolution/frame-rate ladder: with an adapting controller and an
+        # encoder that follows it (set once the pipeline is built).
+        self.ladder: Ladder | None = None
 
     def __repr__(self) -> str:
         return f"GameSession({self.id}, {self.options.game}, {self.options.resolution})"
@@ -155,6 +159,10 @@ class GameSession:
             self.close(CloseReason.FAILED)
             return
         self.pipeline = pipeline
+        options = self.options
+        if options.ladder and options.cc != "none" and pipeline.sink.adapts:
+            self.ladder = Ladder(build_rungs(options.width, options.height, options.fps))
+            self.metrics.rung(0)
         self._apply_cc_targets()  # targets set while the pipeline was being built
         if self._closing is not None:
             return  # _close stops it
@@ -178,6 +186,7 @@ class GameSession:
             sink=sink,
             on_drop=self.metrics.frame_dropped,
             on_rendered=self._rendered_in_thread,
+            on_applied=self.metrics.input_applied,
             sampler=sampler,
         )
 
@@ -196,8 +205,24 @@ class GameSession:
         self._apply_cc_targets()
 
     def _apply_cc_targets(self) -> None:
-        if self._cc_targets and self.pipeline is not None:
-            self.pipeline.sink.set_bitrate(min(self._cc_targets.values()))
+        pipeline = self.pipeline
+        if not self._cc_targets or pipeline is None:
+            return
+        target = min(self._cc_targets.values())
+        pipeline.sink.set_bitrate(target)
+        if self.ladder is not None:
+            rung = self.ladder.update(target, time.monotonic())
+            if rung != pipeline.rung:
+                self._step(pipeline, rung, target)
+
+    def _step(self, pipeline: Pipeline, rung: Rung, target: float) -> None:
+        """Render and encode at ``rung`` from the next tick (the encoder reopens: a keyframe)."""
+        assert self.ladder is not None
+        logger.info("%r: %s → %s at a target of %.2f Mbit/s", self, pipeline.rung, rung,
+                    target / 1e6)
+        self._keyframe_reason = "rung"
+        pipeline.set_rung(rung)
+        self.metrics.rung(self.ladder.index)
 
     def _link_full(self) -> bool:
         """Called by the encoder thread: skip this frame rather than queue it."""
@@ -249,12 +274,10 @@ class GameSession:
                 await asyncio.sleep(timeout - idle + 0.01)
 
     # Pipeline callbacks arrive on worker threads.
-    def _rendered_in_thread(self, timing: FrameTiming, applied: bool) -> None:
+    def _rendered_in_thread(self, timing: FrameTiming) -> None:
         self.metrics.thread_cpu()
         self.metrics.frame_rendered(timing.render_end - timing.sim_end,
                                     timing.convert_end - timing.render_end)
-        if applied and timing.input_recv is not None:
-            self.metrics.input_applied(timing.tick_start - timing.input_recv)
 
     def _encoded_in_thread(self, encoded: EncodedFrame) -> None:
         self.metrics.thread_cpu()

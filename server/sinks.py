@@ -6,7 +6,8 @@ a worker thread. The media stack (:mod:`cloudarcade.stacks`) picks the sink:
 
 - :class:`EncoderSink` (tuned): one-slot mailbox (latest wins, an unencoded
   older frame is dropped and counted) → encoder thread → ``deliver`` with the
-  frame's ``encoded`` set;
+  frame's ``encoded`` set; a frame of another size or rate (the ladder's rung,
+  :mod:`cloudarcade.server.ladder`) reopens the encoder for it;
 - :class:`RawSink` (stock): ``deliver`` at once with the raw frame, for a
   track that lets aiortc encode.
 """
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from cloudarcade.encoder import EncodedFrame, Encoder
 from cloudarcade.server.pipeline import Mailbox, RenderedFrame
@@ -47,6 +50,11 @@ class FrameSink:
     def set_bitrate(self, bitrate: float) -> None:
         """Steer the encoder to ``bitrate`` bits/s (no-op when someone else encodes)."""
 
+    @property
+    def adapts(self) -> bool:
+        """Whether the bitrate and the size can follow the link (our encoder, live bitrate)."""
+        return False
+
     def start(self) -> None:
         pass
 
@@ -63,7 +71,10 @@ class EncoderSink(FrameSink):
 
     ``on_encoded`` sees each encoded frame on the encoder thread (for metrics)
     before ``deliver``. While ``skip_frame()`` says the link is full, frames
-    are dropped before encoding (never a keyframe that was asked for).
+    are dropped before encoding (never a keyframe that was asked for). A
+    frame whose size or rate (``timing.fps``) differs from the encoder's
+    closes it and opens one of the same class for it; that frame is a
+    keyframe.
     """
 
     def __init__(
@@ -77,6 +88,7 @@ class EncoderSink(FrameSink):
     ) -> None:
         super().__init__(deliver, on_drop)
         self.encoder: Encoder | None = encoder
+        self._bitrate: float | None = None
         self._skip_frame = skip_frame or (lambda: False)
         self._on_encoded = on_encoded or (lambda encoded: None)
         self._mailbox = Mailbox()
@@ -97,9 +109,15 @@ class EncoderSink(FrameSink):
         self._keyframe_requested.set()
 
     def set_bitrate(self, bitrate: float) -> None:
+        # Remembered first: an encoder opened meanwhile (_fit) takes it from here.
+        self._bitrate = bitrate
         encoder = self.encoder
         if encoder is not None:
             encoder.set_bitrate(bitrate)
+
+    @property
+    def adapts(self) -> bool:
+        return self.encoder is not None and self.encoder.live_bitrate
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._encode_loop, name="encode", daemon=True)
@@ -116,21 +134,43 @@ class EncoderSink(FrameSink):
             self.encoder.close()
             self.encoder = None
 
+    def _fit(self, frame: RenderedFrame) -> bool:
+        """Reopen the encoder if ``frame`` has another size or rate; True if it did."""
+        encoder = self.encoder
+        assert encoder is not None
+        config = encoder.config
+        size = (frame.frame.width, frame.frame.height, frame.timing.fps or config.fps)
+        if size == (config.width, config.height, config.fps):
+            return False
+        start = time.monotonic()
+        encoder.close()
+        # The configured bitrate stays the ceiling (the VBV); the target follows.
+        new = type(encoder)(replace(config, width=size[0], height=size[1], fps=size[2]))
+        self.encoder = new
+        if self._bitrate is not None:
+            new.set_bitrate(self._bitrate)
+        seconds = time.monotonic() - start
+        logger.info("encoder reopened at %dx%d@%d in %.1f ms", *size, seconds * 1000)
+        return True
+
     def _encode_loop(self) -> None:
-        assert self.encoder is not None
         try:
             while True:
                 frame = self._mailbox.get()
                 if frame is None:
                     break
                 keyframe = self._keyframe_requested.is_set()
-                if not keyframe and self._skip_frame():
+                if self._fit(frame):
+                    keyframe = True
+                elif not keyframe and self._skip_frame():
                     # The link is full: a frame not encoded costs the decoder
                     # nothing, one queued behind the backlog costs latency.
                     self._on_drop("cc_skip")
                     continue
                 self._keyframe_requested.clear()
-                encoded = self.encoder.encode(frame.frame, keyframe=keyframe)
+                encoder = self.encoder
+                assert encoder is not None
+                encoded = encoder.encode(frame.frame, keyframe=keyframe, pts=frame.pts)
                 if encoded is None:
                     self._on_drop("encode_skip")
                     continue

@@ -29,3 +29,23 @@ def test_cc_gauges_sum_viewers_and_drop_them() -> None:
     session.close("closed")
     assert _value(registry, "cloudarcade_cc_target_bitrate_bytes_per_second") == 0
     assert _value(registry, "cloudarcade_cc_estimate_bitrate_bytes_per_second") == 0
+
+
+def test_ladder_rung_gauge_moves_with_the_session_and_counts_steps() -> None:
+    metrics = Metrics(CollectorRegistry())
+    session = SessionMetrics(metrics, game="terrain", codec="h264", profile="lte", cc="gcc")
+    labels = {"game": "terrain", "codec": "h264", "profile": "lte"}
+
+    def value(name: str, **extra: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels | extra)
+
+    session.rung(0)
+    session.rung(2)
+    session.rung(2)
+    session.rung(1)
+    assert value("cloudarcade_ladder_sessions", rung="0") == 0
+    assert value("cloudarcade_ladder_sessions", rung="1") == 1
+    assert value("cloudarcade_ladder_steps_total", direction="down") == 1
+    assert value("cloudarcade_ladder_steps_total", direction="up") == 1
+    session.close("closed")
+    assert value("cloudarcade_ladder_sessions", rung="1") == 0

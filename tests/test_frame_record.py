@@ -12,7 +12,8 @@ from cloudarcade.protocol import FrameTiming, ProtocolError
 def _record() -> FrameTiming:
     return FrameTiming(frame_id=7, input_seq=3, input_recv=1.5, tick_start=1.6, sim_end=1.61,
                        render_end=1.62, convert_end=1.63, encode_start=1.63, encode_end=1.64,
-                       packetized=1.65, last_packet_sent=1.66, size_bytes=1200, keyframe=True)
+                       packetized=1.65, last_packet_sent=1.66, size_bytes=1200, keyframe=True,
+                       width=960, height=540, fps=30)
 
 
 def test_a_record_round_trips_and_lists_its_stamps_in_path_order() -> None:
@@ -33,6 +34,7 @@ def test_a_record_round_trips_and_lists_its_stamps_in_path_order() -> None:
     ({"keyframe": 1}, "malformed", "'keyframe'"),
     ({"encode_end": "soon"}, "malformed", "'encode_end'"),
     ({"tick_start": None}, "malformed", "'tick_start'"),
+    ({"height": 0}, "out_of_range", "'height'"),
 ])
 def test_a_bad_field_is_named(change: dict[str, object], reason: str, names: str) -> None:
     raw = json.loads(_record().to_json()) | change

@@ -163,3 +163,21 @@ def test_read_from_frame_rejects_rgb() -> None:
     frame = av.VideoFrame(640, 360, "rgb24")
     with pytest.raises(ValueError, match="planar YUV"):
         read_from_frame(frame)
+
+
+@pytest.mark.parametrize("size", [(960, 540), (640, 360)])
+def test_a_scaled_down_frame_gets_a_code_of_its_own_width(size: tuple[int, int]) -> None:
+    """The ladder's lower rungs scale the rendered frame, then draw the code again."""
+    surface = pygame.Surface((1280, 720), 0, 32)
+    surface.fill((40, 200, 90))
+    write(surface, 1, 2)  # the full-size code: scaled, no longer readable
+    frame = _to_yuv(surface).reformat(width=size[0], height=size[1], format="yuv420p")
+    framecode.write_frame(frame, 4242, 77)
+    assert read_from_frame(frame) == FrameCode(4242, 77)
+    luma = framecode.luma_view(frame)
+    # It covers the old band and only that: the row below is the picture's.
+    band = band_height(size[0])
+    assert band > band_height(1280) * size[1] // 720
+    assert list(luma[band, : size[0]]) == [luma[size[1] - 1, 0]] * size[0]
+    with pytest.raises(ValueError, match="yuv420p"):
+        framecode.write_frame(frame.reformat(format="rgb24"), 1, 1)

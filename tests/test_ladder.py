@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from cloudarcade.server.ladder import Ladder, Rung, build_rungs
+from cloudarcade.server.ladder import FrameGate, Ladder, Rung, build_rungs
 
 M = 1_000_000
 TICK = 0.025  # the feedback interval: the session updates the ladder this often
@@ -117,3 +117,15 @@ def test_no_second_step_down_within_the_dwell() -> None:
     steps = changes(trace)
     assert [s for _, s in steps] == ["1280x720@60", "1280x720@30", "960x540@30"]
     assert steps[2][0] - steps[1][0] >= ladder.min_dwell
+
+
+def test_frame_gate_halves_the_rate_and_lets_an_input_through_at_once() -> None:
+    gate = FrameGate()
+    assert [gate.due(1, False) for _ in range(4)] == [True] * 4
+    assert [gate.due(2, False) for _ in range(6)] == [False, True] * 3
+    # An input on the tick after a rendered one is rendered at once ...
+    assert gate.due(2, True)
+    # ... and the phase moves with it; an input on every tick still gets one in two.
+    assert [gate.due(2, True) for _ in range(8)] == [False, True] * 4
+    # Without input, one in two again (the last early frame borrowed half a frame).
+    assert [gate.due(2, False) for _ in range(7)] == [False, False, True, False, True, False, True]

@@ -16,7 +16,7 @@ from cloudarcade.stages import STAGE_NAMES
 from .prometheus_tools import prometheus_tool
 
 ALLOWED_LABELS = {"game", "codec", "profile", "stage", "phase", "reason", "direction", "kind",
-                  "cc"}
+                  "cc", "rung"}
 INFO_LABELS = {"version", "python", "aiortc", "av"}
 
 

@@ -27,6 +27,14 @@ def test_profile_is_an_option_checked_against_the_known_profiles() -> None:
     assert SessionOptions().updated({"profile": None}).profile is None
 
 
+def test_ladder_is_on_or_off() -> None:
+    assert SessionOptions().ladder is True
+    assert SessionOptions().updated({"ladder": "off"}).ladder is False
+    assert SessionOptions().updated({"ladder": True}).ladder is True  # JSON true in an offer
+    with pytest.raises(OptionError, match="ladder: expected on or off, got 'maybe'"):
+        SessionOptions().updated({"ladder": "maybe"})
+
+
 def test_short_quotes_and_cuts() -> None:
     assert short("abc") == "'abc'"
     assert short("x" * 100) == "'" + "x" * 56 + "..." and len(short("x" * 100)) == 60

@@ -81,14 +81,14 @@ def test_every_frame_says_when_the_input_it_shows_arrived() -> None:
     from cloudarcade.server.sinks import FrameSink
 
     frames: list[RenderedFrame] = []
-    applied: list[bool] = []
+    applied: list[float] = []
     pipeline = Pipeline(create_game("probe", width=320, height=180), 320, 180, 30,
                         sink=FrameSink(frames.append, lambda phase: None),
-                        on_rendered=lambda timing, fresh: applied.append(fresh))
-    pipeline._render_one(0)  # no input yet
+                        on_applied=applied.append)
+    pipeline._tick(0)  # no input yet
     pipeline.push_input(KeyEvent(seq=1, ts=0.0, code="Space", down=True), 0, 12.5)
-    for frame_id in range(1, 4):
-        pipeline._render_one(frame_id)
+    for tick in range(1, 4):
+        pipeline._tick(tick)
     assert [f.timing.input_recv for f in frames] == [None, 12.5, 12.5, 12.5]
     assert [f.timing.input_seq for f in frames] == [0, 1, 1, 1]
-    assert applied == [False, True, False, False]  # the metric counts the applying tick once
+    assert len(applied) == 1  # the metric counts the applying tick once

@@ -50,6 +50,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--cc", default="gcc",
                         help="congestion controllers of the tuned stack, comma-separated: "
                              "gcc, none (fixed bitrate); several run side by side")
+    parser.add_argument("--ladder", default="on", choices=("on", "off"),
+                        help="the server steps the resolution and frame rate down when the "
+                             "controller's target is too low for them (default on)")
     parser.add_argument("--probes", type=int, default=80, help="probes per profile and cell")
     parser.add_argument("--probe-interval", type=float, default=0.15,
                         help="mean seconds between probes (jittered ±50%%)")
@@ -102,7 +105,7 @@ def _config(args: argparse.Namespace) -> BenchConfig:
     return BenchConfig(
         out=out, profiles=parse_list(args.profiles),
         cells=build_cells(args.codec, args.resolution, args.fps, args.bitrate),
-        stacks=expand_variants(stacks, ccs), ccs=ccs, clients=clients,
+        stacks=expand_variants(stacks, ccs), ccs=ccs, ladder=args.ladder, clients=clients,
         game=_parse_game(args.game), probes=args.probes,
         probe_interval=args.probe_interval, probe_timeout=args.probe_timeout,
         warmup=args.warmup, seed=args.seed, metrics_port=args.metrics_port,

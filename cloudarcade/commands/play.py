@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     options = ClientOptions(
         url=args.url, game=args.game, resolution=args.resolution, fps=args.fps,
         codec=args.codec, bitrate=args.bitrate, stack=args.stack or "tuned", cc=args.cc,
+        ladder=args.ladder,
         seed=args.seed,
         input_interval=args.input_interval,
     )

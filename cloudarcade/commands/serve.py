@@ -39,6 +39,10 @@ def add_session_arguments(parser: argparse.ArgumentParser, *, defaults: bool) ->
     parser.add_argument("--cc", default=d.cc if d else None,
                         help="congestion controller of the tuned stack: gcc (adapts the "
                              "bitrate to the link) or none (fixed bitrate)")
+    parser.add_argument("--ladder", default=("on" if d.ladder else "off") if d else None,
+                        choices=("on", "off"),
+                        help="step the resolution and frame rate down when the controller's "
+                             "target is too low for them (with --cc gcc; default on)")
     parser.add_argument("--seed", default=d.seed if d else None, help="game seed")
 
 
@@ -88,7 +92,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def session_defaults(args: argparse.Namespace) -> SessionOptions:
     return SessionOptions().updated({
         "game": args.game, "resolution": args.resolution, "fps": args.fps, "codec": args.codec,
-        "bitrate": args.bitrate, "stack": args.stack, "cc": args.cc, "seed": args.seed,
+        "bitrate": args.bitrate, "stack": args.stack, "cc": args.cc, "ladder": args.ladder,
+        "seed": args.seed,
     })
 
 

@@ -55,6 +55,11 @@ class FrameTiming:
     # target bits/s and estimated queueing delay (s); None without one.
     cc_target: float | None = None
     cc_queueing: float | None = None
+    # The ladder's rung the frame was encoded at (cloudarcade.server.ladder):
+    # its size and frame rate; None from a server that does not say.
+    width: int | None = None
+    height: int | None = None
+    fps: int | None = None
 
     def copy(self) -> FrameTiming:
         return replace(self)
@@ -86,6 +91,9 @@ class FrameTiming:
         for name, high in (("cc_target", 1e12), ("cc_queueing", 3600.0)):
             if obj.get(name) is not None:
                 fields[name] = float_field(obj, name, 0.0, high)
+        for name, top in (("width", 16384), ("height", 16384), ("fps", 1000)):
+            if obj.get(name) is not None:
+                fields[name] = int_field(obj, name, 1, top)
         return cls(**fields)
 
     def stamps(self) -> dict[str, float]:
