@@ -94,6 +94,9 @@ def link_stats(frames: Sequence[FrameRecord], extra: Mapping[str, Any]) -> dict[
     targets = [f.cc_target for f in decoded if f.cc_target is not None]
     if targets:
         out["target_mbps_p50"] = round(float(np.median(targets)) / 1e6, 3)
+    rungs = _rung_seconds(decoded, times)
+    if rungs:
+        out["rung_s"] = rungs
 
     configured = float(extra.get("bitrate") or 0)
     window_t, delivered = _delivered(times, sizes)
@@ -102,6 +105,15 @@ def link_stats(frames: Sequence[FrameRecord], extra: Mapping[str, Any]) -> dict[
                               configured)
         out["series"] = _series(capacity, decoded, times, window_t, delivered, start, end)
     return out
+
+
+def _rung_seconds(decoded: Sequence[FrameRecord], times: np.ndarray) -> dict[str, float]:
+    """Seconds shown at each rung of the ladder (a frame's rung until the next frame)."""
+    out: dict[str, float] = {}
+    for frame, start, end in zip(decoded, times[:-1], times[1:], strict=False):
+        if frame.rung is not None:
+            out[frame.rung] = out.get(frame.rung, 0.0) + float(end - start)
+    return {rung: round(seconds, 2) for rung, seconds in out.items()}
 
 
 def _queueing(frames: Sequence[FrameRecord], origin: float) -> tuple[list[float], list[float]]:

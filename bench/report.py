@@ -143,7 +143,7 @@ def write_report_for(results: RunResults, *, baseline: RunResults | None = None)
 def _link_table(summaries: list[ProfileSummary]) -> str:
     header = ["profile", "cell", "stack", "capacity Mbit/s", "delivered Mbit/s",
               "target p50 Mbit/s", "queueing p50/p95/max ms", "frame delay p50/p95/p99 ms",
-              "freezes", "capacity steps"]
+              "freezes", "capacity steps", "rungs (s shown)"]
     rows = []
     for s in summaries:
         link = s.link
@@ -162,6 +162,7 @@ def _link_table(summaries: list[ProfileSummary]) -> str:
             f"{_num(q.get('p50'))} / {_num(q.get('p95'))} / {_num(q.get('p100'))}",
             f"{_num(d.get('p50'))} / {_num(d.get('p95'))} / {_num(d.get('p99'))}",
             str(s.timing.freeze_count), steps or "-",
+            ", ".join(f"{r} {t:g}" for r, t in link.get("rung_s", {}).items()) or "-",
         ])
     return _table_html(header, rows, "link")
 

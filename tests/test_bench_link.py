@@ -46,7 +46,8 @@ def _frame(i: int, t: float, trip: float, size: int, target: float) -> FrameReco
     stamps = {"render_end": t - 0.01, "last_packet_sent": t - trip,
               "frame_complete": t, "decode_end": t + 0.002}
     return FrameRecord(profile="dip", cell="c", frame_id=i, timestamps=stamps,
-                       size_bytes=size, cc_target=target)
+                       size_bytes=size, cc_target=target,
+                       rung="960x540@60" if 2.5 <= t < 5.0 else "1280x720@60")
 
 
 def test_link_stats_drain_and_recovery() -> None:
@@ -69,6 +70,8 @@ def test_link_stats_drain_and_recovery() -> None:
     # 16 kB frames at 60 fps are 7.7 Mbit/s: 80 % of 8M within a window after 4.5 s.
     assert up["to_mbps"] == 8 and 0.5 < up["recover_s"] < 1.5
     assert stats["series"][0][1] == pytest.approx(8.0)
+    assert stats["rung_s"] == {"1280x720@60": pytest.approx(5.48, abs=0.02),
+                               "960x540@60": pytest.approx(2.5, abs=0.02)}
     assert link_stats(frames, {}) == {}
 
 

@@ -35,9 +35,9 @@ def changes(trace: list[tuple[float, Rung]]) -> list[tuple[float, str]]:
 
 def test_rungs_for_720p60() -> None:
     assert [str(r) for r in build_rungs(1280, 720, 60)] == [
-        "1280x720@60", "1280x720@30", "960x540@30", "640x360@30",
+        "1280x720@60", "960x540@60", "640x360@60", "640x360@30",
     ]
-    assert [r.every for r in build_rungs(1280, 720, 60)] == [1, 2, 2, 2]
+    assert [r.every for r in build_rungs(1280, 720, 60)] == [1, 1, 1, 2]
 
 
 def test_rungs_keep_the_rate_below_40_fps_and_the_frame_code_width() -> None:
@@ -46,7 +46,7 @@ def test_rungs_keep_the_rate_below_40_fps_and_the_frame_code_width() -> None:
     ]
     # Half of 480 px is narrower than the frame code needs.
     assert [str(r) for r in build_rungs(480, 270, 60)] == [
-        "480x270@60", "480x270@30", "360x202@30",
+        "480x270@60", "360x202@60", "360x202@30",
     ]
     with pytest.raises(ValueError, match="expected a positive size"):
         build_rungs(0, 720, 60)
@@ -62,7 +62,7 @@ def test_steps_down_when_the_target_stays_low_and_back_up_when_it_recovers() -> 
     # 8M, then 2.5M (0.045 bpp at 720p60: too few) from 5 s to 11 s, then 8M.
     trace = drive(ladder, lambda t: 2.5 * M if 5 <= t < 11 else 8 * M, 20.0)
     steps = changes(trace)
-    assert [s for _, s in steps] == ["1280x720@60", "1280x720@30", "1280x720@60"]
+    assert [s for _, s in steps] == ["1280x720@60", "960x540@60", "1280x720@60"]
     down, up = steps[1][0], steps[2][0]
     assert 5.5 <= down < 5.6  # quick: the down hold
     assert 14.0 <= up < 14.1  # slow: the up hold
@@ -78,9 +78,9 @@ def test_step_up_goes_to_the_highest_rung_held_long_enough() -> None:
     ladder = Ladder(build_rungs(1280, 720, 60))
     drive(ladder, lambda t: 0.6 * M, 4.0)
     assert str(ladder.rung) == "640x360@30"
-    # 2.5M carries 720p30 at 0.09 bpp but 720p60 only at 0.045: one step to 720p30.
+    # 2.5M carries 540p60 at 0.08 bpp but 720p60 only at 0.045: up to 540p60.
     trace = drive(ladder, lambda t: 2.5 * M, 10.0, start=4.0)
-    assert changes(trace)[1:] == [(7.0, "1280x720@30")]
+    assert changes(trace)[1:] == [(7.0, "960x540@60")]
 
 
 def test_no_oscillation_on_a_steady_target_near_a_threshold() -> None:
@@ -106,16 +106,16 @@ def test_no_step_down_while_the_controller_starts() -> None:
     # On a link that stays thin it steps down once the grace is over.
     ladder = Ladder(build_rungs(1280, 720, 60))
     trace = drive(ladder, lambda t: 2 * M, 5.0)
-    assert changes(trace)[1:] == [(2.0, "1280x720@30")]
+    assert changes(trace)[1:] == [(2.0, "960x540@60")]
 
 
 def test_no_second_step_down_within_the_dwell() -> None:
     ladder = Ladder(build_rungs(1280, 720, 60))
-    # 2.5M then, 0.3 s after the step, 1M (too few for 720p30 too, enough for 540p30).
+    # 2.5M then, 0.3 s after the step, 1M (too few for 540p60 too, enough for 360p60).
     trace = drive(ladder, lambda t: 1 * M if t >= 3.3 else (2.5 * M if t >= 2.5 else 8 * M),
                   6.0)
     steps = changes(trace)
-    assert [s for _, s in steps] == ["1280x720@60", "1280x720@30", "960x540@30"]
+    assert [s for _, s in steps] == ["1280x720@60", "960x540@60", "640x360@60"]
     assert steps[2][0] - steps[1][0] >= ladder.min_dwell
 
 
