@@ -59,13 +59,15 @@ async def test_chromium_feedback_steers_the_target_below_the_link(chromium: Brow
     )
     server = await start_server(config)
     try:
-        page = await _open(chromium, server.url)
+        # The bench opens the page with the session's settings in its URL.
+        page = await _open(chromium, server.url + "/?cc=gcc&ladder=off")
         for name, value in {"game": "swarm", "resolution": "640x360", "fps": "30",
                             "codec": "h264", "bitrate": "8M"}.items():
             await page.select_option(f"#{name}", value)
         await page.click("#connect")
         await _state(page, "playing")
         [session] = server.app[SESSIONS].values()
+        assert session.options.ladder is False
         [viewer] = session.viewers.values()
         congestion = viewer.congestion
         assert congestion is not None and congestion.name == "gcc"

@@ -5,8 +5,8 @@
 // with the reason once retrying cannot help or the attempts run out.
 //
 // URL parameters: ?join=TOKEN&role=spectator|player joins a shared session at once;
-// game, resolution, fps, codec, bitrate preset the form; stack, profile and seed go into
-// the offer as they are; autoconnect=1 connects at once.
+// game, resolution, fps, codec, bitrate preset the form; stack, cc, ladder, profile and
+// seed go into the offer as they are; autoconnect=1 connects at once.
 
 import { BenchProbe } from "./bench.js";
 import { backoffDelay, ConnectError, Connection, receivableCodecs } from "./connection.js";
@@ -20,7 +20,7 @@ const STALL_MS = 6000; // Connected but no new frame for this long: treat as los
 const FIELDS = ["game", "resolution", "fps", "codec", "bitrate"];
 // Offer fields the form does not show, taken from the page URL as they are (the server
 // validates them): the stack (tuned|stock) and a netsim profile on the media path.
-const URL_FIELDS = ["stack", "profile", "seed"];
+const URL_FIELDS = ["stack", "cc", "ladder", "profile", "seed"];
 
 const $ = (id) => document.getElementById(id);
 
