@@ -187,6 +187,9 @@ class FrameGate:
 
     def due(self, every: int, applied: bool) -> bool:
         """Whether to render this tick (``applied``: the tick applied new input)."""
+        if every <= 1:
+            self._credit = 0.0  # this frame spent the credit; no debt carried over
+            return True
         self._credit = min(1.0, self._credit + 1 / every)
         if self._credit >= 1.0 or (applied and self._credit >= 0.5):
             self._credit -= 1.0

@@ -129,3 +129,5 @@ def test_frame_gate_halves_the_rate_and_lets_an_input_through_at_once() -> None:
     assert [gate.due(2, True) for _ in range(8)] == [False, True] * 4
     # Without input, one in two again (the last early frame borrowed half a frame).
     assert [gate.due(2, False) for _ in range(7)] == [False, False, True, False, True, False, True]
+    # Back at the full rate every tick renders, whatever was borrowed.
+    assert gate.due(2, True) and gate.due(1, False) and gate.due(1, False)
