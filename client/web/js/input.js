@@ -81,7 +81,7 @@ export class InputSender {
     return message;
   }
 
-  /** The copies of a key event; each in its own task, as messages sent together share a packet. */
+  /** A key event's copies, spread in time: SCTP may bundle messages queued together. */
   _sendCopies(message) {
     const connection = this.connection;
     for (const delay of KEY_COPY_DELAYS_MS) {
