@@ -13,7 +13,6 @@ is backed up (:meth:`ViewerCongestion.congested`).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 
 from cloudarcade.cc import CcState, Pacer, create_controller
@@ -28,10 +27,16 @@ logger = logging.getLogger(__name__)
 # below that a 720p picture is mush and a lower resolution would do better.
 MIN_FRACTION = 20
 START_FRACTION = 4
-# Skip frames while the feedback shows more queueing than this: well above what
-# jitter alone shows on the shipped profiles (5g-congested: 8 ms, correlated).
-SKIP_QUEUEING_S = 0.100
-FRESH_S = 0.150  # three feedback intervals
+# Skip frames while a packet sent now would meet more queue than this (the
+# controller's prediction: the latest feedback carried forward by what was sent
+# since, cc/queue_model.py). A frame sent at the target leaves the prediction
+# near its own serialisation time (under a frame interval) and back at zero
+# by the next frame; a capacity drop pushes it past this within a frame.
+SKIP_QUEUEING_S = 0.025
+# Or while the latest feedback shows this much standing queue above its usual
+# level: the prediction trusts the trains' capacity, which a slow link that
+# keeps the queue standing (LTE's 4 Mbit/s spells) can overstate.
+SKIP_STANDING_S = 0.050
 MAX_SKIPPED = 5  # in a row; the sixth frame is sent whatever the estimate
 
 
@@ -51,9 +56,8 @@ class ViewerCongestion:
         self.controller = create_controller(
             options.cc, initial=initial, min_rate=min_rate, max_rate=options.bitrate
         )
-        self._on_update_callback = on_update
+        self._on_update = on_update
         self.step: SendSideCongestion | None = None
-        self._last_feedback = -1e9
         self._skipped = 0
 
     @property
@@ -74,16 +78,17 @@ class ViewerCongestion:
         return self.step
 
     def congested(self, now: float) -> bool:
-        """Skip the next frame: the pacer is booked more than a frame ahead, or the
-        feedback shows a standing queue on the path (a capacity drop the rate has
-        not caught up with yet: not sending drains it at the link's full rate)."""
+        """Skip the next frame: the pacer is booked more than a frame ahead, or a
+        packet sent now would meet a standing queue on the path (a capacity drop
+        the rate has not caught up with yet: not sending drains it at the link's
+        full rate)."""
         step = self.step
         if step is None or not self.adapts:
             return False
-        skip = step.backlog(now) > self.frame_interval or (
-            # Only on fresh feedback: with nothing sent, the last figure never changes.
-            now - self._last_feedback < FRESH_S
-            and self.controller.state().queueing_delay > SKIP_QUEUEING_S
+        skip = (
+            step.backlog(now) > self.frame_interval
+            or self.controller.queue_ahead(now) > SKIP_QUEUEING_S
+            or self.controller.state().standing_queueing > SKIP_STANDING_S
         )
         self._skipped = self._skipped + 1 if skip else 0
         if self._skipped > MAX_SKIPPED:
@@ -95,10 +100,6 @@ class ViewerCongestion:
     def last_frame_sent(self) -> float | None:
         """When the last packet of the latest frame left (the transport step saw it)."""
         return self.step.last_frame_sent if self.step is not None else None
-
-    def _on_update(self, state: CcState) -> None:
-        self._last_feedback = time.monotonic()
-        self._on_update_callback(state)
 
     def state(self) -> CcState:
         return self.controller.state()

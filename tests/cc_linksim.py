@@ -21,6 +21,14 @@ class LinkRun:
     times: list[float] = field(default_factory=list)
     targets: list[float] = field(default_factory=list)
     queueing: list[float] = field(default_factory=list)
+    ahead: list[float] = field(default_factory=list)  # the controller's predicted queue
+
+    def first_time(self, values: list[float], above: float, after: float) -> float | None:
+        """When ``values`` first exceeded ``above`` at or after ``after``."""
+        for t, v in zip(self.times, values, strict=True):
+            if t >= after and v > above:
+                return t
+        return None
 
     def targets_between(self, start: float, end: float) -> list[float]:
         return [v for t, v in zip(self.times, self.targets, strict=True) if start <= t < end]
@@ -37,6 +45,7 @@ def run_link(
     fps: int = 60,
     seed: int = 1,
     jitter: float = 0.0,
+    sample_every: int = 50,
 ) -> LinkRun:
     rng = random.Random(seed)
     history = SentPacketHistory()
@@ -60,6 +69,7 @@ def run_link(
                 size = min(1200, frame_bytes)
                 frame_bytes -= size
                 seq = history.on_sent(size, now)
+                controller.on_sent(size, now)
                 backlog = (link_free - now) * capacity(now) / 8
                 if backlog + size > queue_bytes or rng.random() < loss:
                     continue  # dropped at the bottleneck
@@ -75,8 +85,9 @@ def run_link(
         while feedback_due and feedback_due[0][0] <= now:
             _, packet = feedback_due.pop(0)
             controller.on_feedback(history.on_feedback(packet), now)  # type: ignore[arg-type]
-        if step % 50 == 0:
+        if step % sample_every == 0:
             run.times.append(now)
             run.targets.append(controller.target)
             run.queueing.append(controller.state().queueing_delay)
+            run.ahead.append(controller.queue_ahead(now))
     return run

@@ -38,8 +38,24 @@ def test_capacity_dip_recovers() -> None:
     controller = gcc(8 * M)
     run = run_link(controller, lambda t: 3 * M if 4 <= t < 8 else 20 * M, 20.0)
     during = run.targets_between(6.0, 8.0)
-    assert max(during) < 3 * M
+    # Additive increase probes a little above the link between decreases.
+    assert max(during) < 1.1 * 3 * M
     assert run.targets[-1] > max(during)
+
+
+def test_predicted_queue_sees_a_drop_before_the_feedback_does() -> None:
+    controller = gcc(8 * M)
+    run = run_link(
+        controller, lambda t: 3 * M if t >= 4 else 20 * M, 5.0, sample_every=1
+    )
+    assert min(run.targets_between(3.0, 4.0)) > 5 * M
+    predicted = run.first_time(run.ahead, 0.030, after=4.0)
+    reported = run.first_time(run.queueing, 0.030, after=4.0)
+    assert predicted is not None and reported is not None
+    # Feedback reports a packet's queue only once it is out; the prediction adds
+    # what was sent since, at the rate the slowed train shows.
+    assert predicted < reported
+    assert max(run.targets_between(4.5, 5.0)) < 3 * M
 
 
 def test_jitter_alone_does_not_walk_the_rate_down() -> None:

@@ -26,6 +26,10 @@ class CcState:
     queueing_delay: float  # queueing delay estimated from feedback
     loss: float  # loss fraction of the last loss update
     usage: str  # the delay detector's verdict ("normal", "overusing", "underusing", "n/a")
+    # The queue a packet sent at the time of this state would meet (cc/queue_model.py).
+    predicted_queueing: float = 0.0
+    # The queue the latest feedback showed, above its usual level (jitter alone).
+    standing_queueing: float = 0.0
 
 
 class CongestionController(abc.ABC):
@@ -52,6 +56,13 @@ class CongestionController(abc.ABC):
 
     def on_rtt(self, rtt: float, now: float) -> None:  # noqa: B027 - optional hook
         """A round-trip time measured from RTCP reports (seconds)."""
+
+    def on_sent(self, size: int, now: float) -> None:  # noqa: B027 - optional hook
+        """A packet of ``size`` bytes (on the wire) left at ``now``."""
+
+    def queue_ahead(self, now: float) -> float:
+        """Seconds of bottleneck queue a packet sent at ``now`` would meet (0: unknown)."""
+        return 0.0
 
     @property
     @abc.abstractmethod

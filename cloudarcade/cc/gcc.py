@@ -17,6 +17,7 @@ from .delay import InterArrival, OveruseDetector, TrendlineEstimator, Usage
 from .history import PacketResult
 from .loss import LOW_LOSS, LossBasedControl
 from .probe import DispersionProbe
+from .queue_model import QueuePredictor
 from .throughput import AckedBitrate, QueueingDelay
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,9 @@ _PROBE_MAX_STEP = 1.5
 _PROBE_MAX_QUEUEING_S = 0.010
 # The trendline alone reads correlated jitter (5g-congested: 8 ms) as over-use
 # and walked the rate down to 0.5 Mbit/s on a 151 Mbit/s link; a decrease also
-# needs a standing queue of this much (a real one reaches it within a frame or two).
+# needs a standing queue of this much above the queueing figure's usual level
+# (jitter alone keeps that at 15-25 ms there; a real queue gets past it within
+# a frame or two).
 _OVERUSE_MIN_QUEUEING_S = 0.010
 # On over-use with a standing queue, cut deep enough to drain it within this
 # long (the rate below the link is what drains it), between GCC's 0.85 and 0.5:
@@ -38,6 +41,11 @@ _OVERUSE_MIN_QUEUEING_S = 0.010
 # of the several seconds that 15 % headroom takes.
 _DRAIN_S = 0.5
 _MIN_BETA = 0.5
+# Over-use without waiting for the trendline: the queue a packet sent now would
+# meet (the feedback carried forward by what was sent since, cc/queue_model.py)
+# is past this. Two frame intervals at 60 fps; the trendline needs a dozen
+# packet groups, and by then a 20 -> 3 Mbit/s drop has queued 300 ms.
+_FAST_OVERUSE_S = 0.030
 
 
 class GccController(CongestionController):
@@ -55,6 +63,11 @@ class GccController(CongestionController):
         self.acked = AckedBitrate()
         self.queueing = QueueingDelay()
         self.probe = DispersionProbe()
+        # News of a drop: one train that arrived evenly spaced at a slower rate,
+        # or two in a row both slow (on 5g-congested, jitter spreads a train in
+        # clumps now and then; one alone is no news).
+        self.drop_probe = DispersionProbe(min_packets=4, window=2)
+        self.queue_model = QueuePredictor()
         self._last_probe_jump: float | None = None
         self.rtt = _DEFAULT_RTT
         self._remb: tuple[float, float] | None = None  # (bitrate, received at)
@@ -67,6 +80,12 @@ class GccController(CongestionController):
     def on_rtt(self, rtt: float, now: float) -> None:
         if rtt > 0:
             self.rtt = 0.875 * self.rtt + 0.125 * rtt
+
+    def on_sent(self, size: int, now: float) -> None:
+        self.queue_model.on_sent(size, now)
+
+    def queue_ahead(self, now: float) -> float:
+        return self.queue_model.predict(now)
 
     def on_remb(self, bitrate: float, now: float) -> None:
         self._remb = (bitrate, now)
@@ -94,20 +113,40 @@ class GccController(CongestionController):
             trend = self.trendline.update(delta)
             usage = self.detector.detect(trend, delta.send_delta, now)
             overuse = overuse or usage is Usage.OVERUSING
+        self.probe.update(results)
+        self.drop_probe.update(results)
+        self.queue_model.on_feedback(
+            results,
+            self.queueing.delay,
+            now,
+            capacity=self.probe.estimate,
+            train_rate=self.drop_probe.confirmed,
+        )
         usage = Usage.OVERUSING if overuse else self.detector.usage
-        if usage is Usage.OVERUSING and self.queueing.delay < _OVERUSE_MIN_QUEUEING_S:
+        if (
+            usage is Usage.OVERUSING
+            and self.queueing.delay - self.queue_model.floor < _OVERUSE_MIN_QUEUEING_S
+        ):
             usage = Usage.NORMAL
+        ahead = self.queue_model.predict(now)
+        acked = self.acked.bitrate
+        if ahead > _FAST_OVERUSE_S:
+            usage = Usage.OVERUSING
+            # The 300 ms window still holds the old rate: the recent delivery rate is the link's.
+            delivery = self.queue_model.rate
+            if delivery is not None:
+                acked = delivery if acked is None else min(acked, delivery)
         before = self.aimd.rate
-        beta = min(BETA, max(_MIN_BETA, 1 - self.queueing.delay / _DRAIN_S))
-        self.aimd.update(usage, self.acked.bitrate, self.rtt, now, beta)
+        queue = max(self.queueing.delay, ahead)
+        beta = min(BETA, max(_MIN_BETA, 1 - queue / _DRAIN_S))
+        self.aimd.update(usage, acked, self.rtt, now, beta)
         if self.aimd.rate < before:
             logger.debug(
                 "delay-based decrease %.2f -> %.2f Mbit/s: trend %.1f, threshold %.1f, "
-                "acked %s, queueing %.1f ms", before / 1e6, self.aimd.rate / 1e6,
-                self.trendline.trend, self.detector.threshold, self.acked.bitrate,
-                self.queueing.delay * 1000,
+                "acked %s, queueing %.1f ms, ahead %.1f ms", before / 1e6, self.aimd.rate / 1e6,
+                self.trendline.trend, self.detector.threshold, _mbit(acked),
+                self.queueing.delay * 1000, ahead * 1000,
             )
-        self.probe.update(results)
         if usage is Usage.NORMAL:
             self._follow_probe(now)
         self.loss.update(
@@ -166,6 +205,8 @@ class GccController(CongestionController):
             queueing_delay=self.queueing.delay,
             loss=self.loss.loss,
             usage=self.detector.usage.value,
+            predicted_queueing=self.queue_model.predict(self._now),
+            standing_queueing=self.queue_model.standing,
         )
 
 

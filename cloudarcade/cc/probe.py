@@ -14,6 +14,7 @@ pacer reads low, never high.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections import deque
 
@@ -23,6 +24,10 @@ from .history import PacketResult
 _TRAIN_GAP_S = 0.001
 # A spread under 1 ms is at the limit of transport-cc's 250 µs ticks.
 _MIN_SPREAD_S = 0.001
+# Gaps of at least this many packets with a standard deviation under a quarter
+# of their mean count as evenly spaced.
+_EVEN_CV = 0.25
+_EVEN_MIN_PACKETS = 6
 
 
 class DispersionProbe:
@@ -33,9 +38,16 @@ class DispersionProbe:
             raise ValueError(f"probe train of {min_packets} packets: expected >= 2")
         self.min_packets = min_packets
         self._rates: deque[float] = deque(maxlen=window)
+        # The newest train of the last update, unfiltered: a drop shows in it first.
+        self.latest: float | None = None
+        # Whether its packets arrived evenly spaced, as a bottleneck spaces them
+        # (jitter on an order-keeping path arrives in clumps with long gaps).
+        self.latest_even = False
 
     def update(self, results: list[PacketResult]) -> None:
         """Add the trains in one feedback's results (sorted by sequence number)."""
+        self.latest = None
+        self.latest_even = False
         train: list[PacketResult] = []
         for result in results:
             if train and (
@@ -59,7 +71,26 @@ class DispersionProbe:
         if spread < _MIN_SPREAD_S:
             return
         payload = sum(r.size for r in train) - train[0].size
-        self._rates.append(payload * 8 / spread)
+        self.latest = payload * 8 / spread
+        times = sorted(a for a in arrivals if a is not None)
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        self.latest_even = len(train) >= _EVEN_MIN_PACKETS and (
+            statistics.pstdev(gaps) < _EVEN_CV * statistics.fmean(gaps)
+        )
+        self._rates.append(self.latest)
+
+    @property
+    def confirmed(self) -> float | None:
+        """A rate to believe from this update's newest train: its own if it arrived
+        evenly spaced, else the fastest of the last ``window`` trains (every one
+        of them was at most this fast), once the window is full."""
+        if self.latest is None:
+            return None
+        if self.latest_even:
+            return self.latest
+        if len(self._rates) < (self._rates.maxlen or 0):
+            return None
+        return max(self._rates)
 
     @property
     def estimate(self) -> float | None:

@@ -77,6 +77,7 @@ class SendSideCongestion(TransportStep):
         value = packet.extensions.get(self.extension_id)
         if value is not None and len(value) == 2:
             self.history.record(struct.unpack("!H", value)[0], size + _OVERHEAD, now)
+            self.controller.on_sent(size + _OVERHEAD, now)
 
     def rtcp_received(self, data: bytes, now: float) -> bytes | None:
         try:

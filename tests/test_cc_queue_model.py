@@ -1,0 +1,115 @@
+"""The sender's queue prediction, the drop-news trains and the loss window, under a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloudarcade.cc.history import PacketResult
+from cloudarcade.cc.loss import LossBasedControl
+from cloudarcade.cc.probe import DispersionProbe
+from cloudarcade.cc.queue_model import QueuePredictor
+
+M = 1_000_000
+SIZE = 1200
+
+
+def steady(
+    model: QueuePredictor, *, rate: float, until: float, delay: float = 0.030
+) -> list[PacketResult]:
+    """Send at ``rate`` with feedback every 25 ms reporting everything ``delay`` old.
+
+    Returns the results fed to the model."""
+    fed: list[PacketResult] = []
+    interval = SIZE * 8 / rate
+    now, seq, pending = 0.0, 0, []
+    next_feedback = 0.025
+    while now < until:
+        model.on_sent(SIZE, now)
+        pending.append(PacketResult(seq, SIZE, now, now + 0.015))
+        seq += 1
+        now += interval
+        if now >= next_feedback:
+            ready = [r for r in pending if r.send_time <= now - delay]
+            pending = [r for r in pending if r.send_time > now - delay]
+            if ready:
+                model.on_feedback(ready, 0.0, now, capacity=None, train_rate=None)
+                fed += ready
+            next_feedback += 0.025
+    return fed
+
+
+def test_a_link_that_keeps_up_predicts_no_queue() -> None:
+    model = QueuePredictor()
+    steady(model, rate=4 * M, until=2.0)
+    assert model.predict(2.0) < 0.005
+
+
+def test_silence_counts_as_queue() -> None:
+    model = QueuePredictor()
+    steady(model, rate=4 * M, until=2.0)
+    # Keep sending at the same rate, hear nothing: a stalled path (a handover).
+    sent = [2.0 + i * 0.0024 for i in range(84)]
+    for t in sent[:9]:
+        model.on_sent(SIZE, t)
+    quiet = model.predict(2.02)
+    for t in sent[9:]:
+        model.on_sent(SIZE, t)
+    stalled = model.predict(2.2)
+    assert quiet < 0.005
+    assert stalled == pytest.approx(2.2 - 2.0 - model.lag - 0.050, abs=0.03)
+    assert stalled > 0.05
+
+
+def test_a_slow_train_predicts_the_queue_of_what_was_sent_since() -> None:
+    model = QueuePredictor()
+    fed = steady(model, rate=8 * M, until=1.0)
+    newest = fed[-1].send_time
+    # The link now carries 2 Mbit/s: 100 kB sent after the newest reported packet
+    # take 400 ms to drain behind it.
+    for i in range(84):
+        model.on_sent(SIZE, 1.0 + i * 0.0012)
+    behind = model._total - model._sent_up_to(newest)
+    model.on_feedback([], 0.0, 1.1, capacity=8 * M, train_rate=2 * M)
+    assert model.rate == 2 * M
+    expected = newest + behind * 8 / (2 * M) - 1.1
+    assert model.predict(1.1) == pytest.approx(expected, abs=1e-6)
+    # A train only a little slower than the capacity is jitter, not news.
+    model.on_feedback([], 0.0, 1.1, capacity=8 * M, train_rate=7 * M)
+    assert model.rate == pytest.approx(8 * M, rel=0.02)  # the delivery rate, about
+
+
+def train(first_seq: int, send: float, gaps: list[float]) -> list[PacketResult]:
+    arrivals = [send + 0.02]
+    for gap in gaps:
+        arrivals.append(arrivals[-1] + gap)
+    return [
+        PacketResult(first_seq + i, SIZE, send + i * 1e-5, arrival)
+        for i, arrival in enumerate(arrivals)
+    ]
+
+
+def test_an_evenly_spaced_slow_train_is_news_at_once_a_clumpy_one_needs_a_second() -> None:
+    probe = DispersionProbe(min_packets=4, window=2)
+    probe.update(train(0, 0.0, [0.0032] * 7))  # 3 Mbit/s, evenly spaced
+    assert probe.latest_even
+    assert probe.confirmed == pytest.approx(SIZE * 8 / 0.0032)
+
+    jittered = DispersionProbe(min_packets=4, window=2)
+    clumps = [0.0, 0.0, 0.009, 0.0, 0.0, 0.012, 0.0]  # order kept, jitter in clumps
+    jittered.update(train(0, 0.0, clumps))
+    assert not jittered.latest_even
+    assert jittered.confirmed is None
+    jittered.update(train(8, 0.0167, [0.001] * 7))  # the next frame arrives fast
+    assert jittered.confirmed == pytest.approx(SIZE * 8 / 0.001)
+
+
+def test_loss_is_counted_over_half_a_second_not_one_burst() -> None:
+    loss = LossBasedControl(initial=4 * M, min_rate=0.1 * M, max_rate=10 * M)
+    # A burst of 3 in 20 (15 %) then clean packets, all within half a second.
+    loss.update(lost=3, total=20, current=4 * M, rtt=0.05, now=0.1)
+    for i in range(2, 6):
+        loss.update(lost=0, total=40, current=4 * M, rtt=0.05, now=i * 0.1)
+    assert loss.rate >= 4 * M
+    held = loss.update(lost=0, total=40, current=4 * M, rtt=0.05, now=0.65)
+    assert loss.loss < 0.02
+    assert held >= 4 * M
