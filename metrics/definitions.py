@@ -212,6 +212,12 @@ class Metrics:
             "Queueing delay on the media path estimated from transport-cc feedback.",
             cc,
         )
+        self.cc_predicted_queueing_seconds = histogram(
+            "cc_predicted_queueing_seconds",
+            "Queue a packet sent now would meet, as the sender predicts it (the latest "
+            "feedback carried forward by what was sent since; frames are skipped above 25 ms).",
+            cc,
+        )
         self.cc_feedback_received = counter(
             "cc_feedback_received", "Transport-cc and REMB feedback packets received.", cc
         )

@@ -103,6 +103,7 @@ class SessionMetrics:
         self._cc_target_bps = m.cc_target_bitrate_bytes_per_second.labels(*lv, cc)
         self._cc_estimate_bps = m.cc_estimate_bitrate_bytes_per_second.labels(*lv, cc)
         self._cc_queueing_s = m.cc_queueing_delay_seconds.labels(*lv, cc)
+        self._cc_predicted_s = m.cc_predicted_queueing_seconds.labels(*lv, cc)
         self._cc_feedback = m.cc_feedback_received.labels(*lv, cc)
         # Each viewer's current contribution to the summed cc gauges: {viewer: (target, est)}.
         self._cc: dict[int, tuple[float, float]] = {}
@@ -195,7 +196,12 @@ class SessionMetrics:
     # -- congestion control -------------------------------------------------
 
     def cc_update(
-        self, viewer: int, target_bps: float, estimate_bps: float, queueing_s: float
+        self,
+        viewer: int,
+        target_bps: float,
+        estimate_bps: float,
+        queueing_s: float,
+        predicted_s: float = 0.0,
     ) -> None:
         """A viewer's controller after one feedback packet (bits/s and seconds)."""
         old_target, old_estimate = self._cc.get(viewer, (0.0, 0.0))
@@ -204,6 +210,7 @@ class SessionMetrics:
         self._cc_estimate_bps.inc(estimate - old_estimate)
         self._cc[viewer] = (target, estimate)
         self._cc_queueing_s.observe(queueing_s)
+        self._cc_predicted_s.observe(predicted_s)
         self._cc_feedback.inc()
 
     def cc_viewer_gone(self, viewer: int) -> None:

@@ -172,7 +172,7 @@ class Viewer:
     def _cc_update(self, state: CcState) -> None:
         self.session.cc_target(self, state.target)
         self.session.metrics.cc_update(self.id, state.target, state.estimate,
-                                       state.queueing_delay)
+                                       state.queueing_delay, state.predicted_queueing)
 
     def _heard(self, now: float) -> None:
         self.liveness.heard(now)

@@ -18,11 +18,12 @@ def test_cc_gauges_sum_viewers_and_drop_them() -> None:
     session = SessionMetrics(metrics, game="terrain", codec="h264", profile="lte", cc="gcc")
     session.cc_update(1, 2_000_000, 3_000_000, 0.020)
     session.cc_update(2, 1_000_000, 1_000_000, 0.040)
-    session.cc_update(1, 4_000_000, 5_000_000, 0.010)
+    session.cc_update(1, 4_000_000, 5_000_000, 0.010, 0.030)
     registry = metrics.registry
     assert _value(registry, "cloudarcade_cc_target_bitrate_bytes_per_second") == 625_000
     assert _value(registry, "cloudarcade_cc_estimate_bitrate_bytes_per_second") == 750_000
     assert _value(registry, "cloudarcade_cc_queueing_delay_seconds_count") == 3
+    assert _value(registry, "cloudarcade_cc_predicted_queueing_seconds_sum") == 0.030
     assert _value(registry, "cloudarcade_cc_feedback_received_total") == 3
     session.cc_viewer_gone(2)
     assert _value(registry, "cloudarcade_cc_target_bitrate_bytes_per_second") == 500_000
