@@ -18,8 +18,9 @@ TRANSPORT_CC_ID = 5
 
 
 def _outgoing(seq: int) -> OutgoingRtp:
-    return OutgoingRtp(first_byte=0x80, marker=False, payload_type=96, sequence_number=seq,
-                       timestamp=0, ssrc=1234, csrc=b"", extensions={}, payload=bytes(1100))
+    packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=0, ssrc=1234,
+                       payload=bytes(1100))
+    return OutgoingRtp.parse(packet.serialize())
 
 
 def test_sender_stamps_paces_and_follows_feedback() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
+from aiortc.rtp import pack_header_extensions
 
 from cloudarcade.rtc.packet import OutgoingRtp
 from cloudarcade.rtc.playout_delay import PlayoutDelay, PlayoutDelayStep
@@ -23,9 +26,10 @@ def test_wire_format_round_trips_and_rejects_bad_values() -> None:
 
 def test_step_writes_the_extension_on_every_packet() -> None:
     step = PlayoutDelayStep(extension_id=5)
-    packet = OutgoingRtp(first_byte=0x80, marker=True, payload_type=102, sequence_number=7,
-                         timestamp=90000, ssrc=1234, csrc=b"", extensions={2: b"\x01\x02\x03"},
-                         payload=b"\x65" * 20)
+    profile, extensions = pack_header_extensions([(2, b"\x01\x02\x03")])
+    header = struct.pack("!BBHLLHH", 0x90, 0x80 | 102, 7, 90000, 1234, profile,
+                         len(extensions) // 4)
+    packet = OutgoingRtp.parse(header + extensions + b"\x65" * 20)
     assert step.send(packet, now=1.0) is None  # never holds a packet back
     wire = bytes(packet)
     parsed = OutgoingRtp.parse(wire)

@@ -49,7 +49,7 @@ def test_outgoing_view_keeps_aiortcs_bytes_and_adds_an_extension_it_does_not_kno
     view = OutgoingRtp.parse(data)
     assert bytes(view) == data
     assert (view.sequence_number, view.marker, view.payload) == (7, True, b"payload")
-    view.extensions[5] = b"\x00\x00\x00"  # playout-delay min=max=0, unknown to aiortc
+    view.set_extension(5, b"\x00\x00\x00")  # playout-delay min=max=0, unknown to aiortc
     back = RtpPacket.parse(bytes(view), _map())
     assert back.extensions.abs_send_time == 0x123456 and back.extensions.mid == "0"
     assert back.payload == b"payload" and back.sequence_number == 7
@@ -121,7 +121,7 @@ class _Stamp(TransportStep):
         self.sent_sizes: list[int] = []
 
     def send(self, packet: OutgoingRtp, now: float) -> float | None:
-        packet.extensions[5] = b"\x00\x00\x00"
+        packet.set_extension(5, b"\x00\x00\x00")
         return None
 
     def sent(self, packet: OutgoingRtp, size: int, now: float) -> None:

@@ -60,11 +60,11 @@ class SendSideCongestion(TransportStep):
     def send(self, packet: OutgoingRtp, now: float) -> float | None:
         if self.extension_id is not None:
             seq = self.history.allocate()
-            packet.extensions[self.extension_id] = struct.pack("!H", seq)
+            packet.set_extension(self.extension_id, struct.pack("!H", seq))
         depart = None
         if self.pacer is not None:
             # The header grows by the extension; close enough for pacing.
-            depart = self.pacer.schedule(len(packet.payload) + 12 + 8 + _OVERHEAD, now)
+            depart = self.pacer.schedule(packet.payload_size + 12 + 8 + _OVERHEAD, now)
         if packet.marker:
             # Just before it goes: a receiver in another process may see it before
             # the send returns, so a stamp taken after would run late.

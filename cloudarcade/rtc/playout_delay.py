@@ -61,6 +61,6 @@ class PlayoutDelayStep(TransportStep):
         self.written = 0
 
     def send(self, packet: OutgoingRtp, now: float) -> float | None:
-        packet.extensions[self.extension_id] = self.value
+        packet.set_extension(self.extension_id, self.value)
         self.written += 1
         return None

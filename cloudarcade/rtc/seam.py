@@ -15,8 +15,9 @@ seam does the sending and arms the one timer.
   before (retransmissions, RTT, stats).
 - :class:`TransportSeam` (``RTCDtlsTransport``): every outgoing serialized RTP
   packet before SRTP (media and RTX of all senders on the transport), and the
-  raw incoming RTCP before aiortc parses it. Steps may edit header extensions
-  and delay a packet (a pacer).
+  raw incoming RTCP before aiortc parses it. Steps may set header extensions
+  and delay a packet (a pacer); a packet no step changes goes out as aiortc
+  serialized it.
 """
 
 from __future__ import annotations
@@ -208,7 +209,8 @@ class SenderSeam:
 class TransportStep:
     """Sees every RTP packet a DTLS transport sends, and the raw RTCP it receives.
 
-    ``send`` may edit ``packet.extensions`` and returns the earliest time the
+    ``send`` may set header extensions (``packet.set_extension``; the packet is
+    rewritten only if some step does) and returns the earliest time the
     packet may leave (None: now); the seam waits until the latest of those,
     which holds up aiortc's sender loop (a pacer). ``sent`` is told the
     packet's size and send time once it is out. ``rtcp_received`` gets each
