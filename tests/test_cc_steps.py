@@ -46,6 +46,8 @@ def test_sender_stamps_paces_and_follows_feedback() -> None:
                 rtp = RtpPacket(payload_type=96, sequence_number=packet.sequence_number)
                 rtp.extensions.transport_sequence_number = struct.unpack(
                     "!H", packet.extensions[TRANSPORT_CC_ID])[0]
+                # sent() recorded the number it stamped, the one on the wire.
+                assert packet.transport_sequence_number == rtp.extensions.transport_sequence_number
                 in_flight.append((link_free + 0.02, rtp))
         while in_flight and in_flight[0][0] <= now:
             receiver.rtp(RtpIn(in_flight.pop(0)[1], None), now)

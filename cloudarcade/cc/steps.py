@@ -61,6 +61,7 @@ class SendSideCongestion(TransportStep):
         if self.extension_id is not None:
             seq = self.history.allocate()
             packet.set_extension(self.extension_id, struct.pack("!H", seq))
+            packet.transport_sequence_number = seq
         depart = None
         if self.pacer is not None:
             # The header grows by the extension; close enough for pacing.
@@ -72,11 +73,9 @@ class SendSideCongestion(TransportStep):
         return depart
 
     def sent(self, packet: OutgoingRtp, size: int, now: float) -> None:
-        if self.extension_id is None:
-            return
-        value = packet.extensions.get(self.extension_id)
-        if value is not None and len(value) == 2:
-            self.history.record(struct.unpack("!H", value)[0], size + _OVERHEAD, now)
+        seq = packet.transport_sequence_number
+        if seq is not None:
+            self.history.record(seq, size + _OVERHEAD, now)
             self.controller.on_sent(size + _OVERHEAD, now)
 
     def rtcp_received(self, data: bytes, now: float) -> bytes | None:

@@ -52,7 +52,8 @@ class OutgoingRtp:
     """
 
     __slots__ = ("_csrc_end", "_payload_start", "_set", "data", "marker", "payload_type",
-                 "sequence_number", "ssrc", "timestamp")
+                 "sequence_number", "ssrc", "timestamp",
+                 "transport_sequence_number")
 
     def __init__(self, data: bytes, csrc_end: int, payload_start: int) -> None:
         _, second, self.sequence_number, self.timestamp, self.ssrc = _FIXED.unpack_from(data)
@@ -62,6 +63,9 @@ class OutgoingRtp:
         self._csrc_end = csrc_end
         self._payload_start = payload_start
         self._set: dict[int, bytes] = {}
+        #: The transport-wide sequence number a step stamped on the packet
+        #: (transport-cc), kept for that step's ``sent``.
+        self.transport_sequence_number: int | None = None
 
     @classmethod
     def parse(cls, data: bytes) -> OutgoingRtp:
