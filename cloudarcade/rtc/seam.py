@@ -153,10 +153,16 @@ class ReceiverSeam:
         self._arm()
 
     def _arm(self) -> None:
-        wakeups = [t for t in (step.next_wakeup() for step in self.steps) if t is not None]
-        if not wakeups or self._closed:
+        if self._closed:
             return
-        at = min(wakeups)
+        # A running minimum, not a list: this runs after every packet.
+        at = None
+        for step in self.steps:
+            wake = step.next_wakeup()
+            if wake is not None and (at is None or wake < at):
+                at = wake
+        if at is None:
+            return
         if self._timer is not None and self._timer_at is not None and self._timer_at <= at:
             return
         if self._timer is not None:
