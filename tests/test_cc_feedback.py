@@ -110,6 +110,7 @@ def test_generator_and_history_resolve_losses_across_wrap() -> None:
     for _ in range(65530):  # move the sequence close to the wrap
         history.on_sent(100, 0.0)
     generator = FeedbackGenerator(sender_ssrc=9, interval=0.05)
+    assert generator.next_wakeup() is None  # nothing to report yet
     sent = []
     for i in range(12):
         seq = history.on_sent(1000 + i, 1.0 + i * 0.001)
@@ -118,8 +119,9 @@ def test_generator_and_history_resolve_losses_across_wrap() -> None:
             generator.on_packet(seq, 10.0 + i * 0.002)
     assert sent[5] == 65535 and sent[6] == 0
     assert generator.feedback(10.01) == []
-    assert generator.next_wakeup(10.01) == pytest.approx(10.05)
+    assert generator.next_wakeup() == pytest.approx(10.05)
     [packet] = generator.feedback(10.05)
+    assert generator.next_wakeup() is None  # all reported
     results = history.on_feedback(TransportFeedback.parse(bytes(packet)))
     assert [r.size for r in results] == [1000 + i for i in range(12)]
     lost = [r.size - 1000 for r in results if r.arrival is None]

@@ -2,9 +2,10 @@
 
 Sans-I/O: ``on_packet(seq, arrival)`` records each RTP packet's transport-wide
 sequence number and arrival time (seconds, any monotonic clock);
-``feedback(now)`` returns the RTCP packets due, and ``next_wakeup(now)`` when
-to call it next. Packets older than what was already reported are ignored, as
-libwebrtc's ``RemoteEstimatorProxy`` does.
+``feedback(now)`` returns the RTCP packets due, and ``next_wakeup()`` when
+to call it next (no ``now``, like the receive steps and the NACK tracker it
+runs beside: the due time is state). Packets older than what was already
+reported are ignored, as libwebrtc's ``RemoteEstimatorProxy`` does.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ class FeedbackGenerator:
         if self._due is None:
             self._due = arrival + self.interval
 
-    def next_wakeup(self, now: float) -> float | None:
-        """When feedback is next due; None while nothing is pending."""
+    def next_wakeup(self) -> float | None:
+        """When feedback is next due (possibly already past); None while nothing is pending."""
         return self._due
 
     def feedback(self, now: float) -> list[TransportFeedback]:

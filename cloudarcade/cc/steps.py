@@ -132,4 +132,4 @@ class TransportFeedbackStep(ReceiveStep):
         return [_TwccFeedback(p) for p in packets]
 
     def next_wakeup(self) -> float | None:
-        return self.generator.next_wakeup(0.0)
+        return self.generator.next_wakeup()
