@@ -99,12 +99,17 @@ class Engine:
             if nxt is not None and nxt < wake:
                 wake = nxt
         now = clock()
-        for relay in list(self.relays.values()):
+        for relay in self.relays.values():  # pop only sends: no relay opens or closes
             relay.pop(now)
 
     def _earliest(self) -> float | None:
-        wakes = [w for w in (r.next_wakeup() for r in self.relays.values()) if w is not None]
-        return min(wakes) if wakes else None
+        # A running minimum: the spin loop asks this after every poll.
+        earliest = None
+        for relay in self.relays.values():
+            wake = relay.next_wakeup()
+            if wake is not None and (earliest is None or wake < earliest):
+                earliest = wake
+        return earliest
 
     def _housekeep(self, now: float) -> None:
         self.clocks.refresh(now)

@@ -194,8 +194,12 @@ class Relay:
 
     # -- departures ---------------------------------------------------------
     def next_wakeup(self) -> float | None:
-        wakes = [w for w in (d.next_wakeup() for d in self.dirs.values()) if w is not None]
-        return min(wakes) if wakes else None
+        earliest = None
+        for direction in self.dirs.values():
+            wake = direction.next_wakeup()
+            if wake is not None and (earliest is None or wake < earliest):
+                earliest = wake
+        return earliest
 
     def pop(self, now: float) -> None:
         for d in self.dirs.values():

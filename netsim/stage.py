@@ -105,8 +105,12 @@ class Chain(Stage):
     def next_wakeup(self) -> float | None:
         if self._out:
             return self._out[0].time
-        times = [t for t in (s.next_wakeup() for s in self.stages) if t is not None]
-        return min(times) if times else None
+        earliest = None
+        for stage in self.stages:
+            wake = stage.next_wakeup()
+            if wake is not None and (earliest is None or wake < earliest):
+                earliest = wake
+        return earliest
 
 
 def run_fake_clock(
