@@ -172,3 +172,12 @@ def test_compound_split_keeps_the_rest_for_aiortc() -> None:
     assert rest == receiver_report
     with pytest.raises(ValueError, match="exceeds"):
         split_compound(receiver_report[:4] + b"\x00" * 2)
+
+
+def test_history_forgets_the_oldest_packets_beyond_its_cap() -> None:
+    history = SentPacketHistory(max_packets=4)
+    for i in range(6):
+        history.on_sent(100 + i, float(i))
+    feedback = TransportFeedback(sender_ssrc=1, media_ssrc=2, base_sequence=0, reference_time=0,
+                                 feedback_count=0, deltas=(4,) * 6)
+    assert [r.size for r in history.on_feedback(feedback)] == [102, 103, 104, 105]
