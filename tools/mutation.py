@@ -65,9 +65,13 @@ MUTATIONS = (
         what="a spectator's inputs reach the game as player 0's",
         path="server/viewer.py",
         old="        elif self.player is not None:\n"
-            "            self.session.input_received(message, self.player, received)\n",
+            "            verdict = self._dedupe.accept(message)\n"
+            "            if verdict is protocol.Verdict.APPLY:\n"
+            "                self.session.input_received(message, self.player, received)\n",
         new="        else:  # mutation: spectators play too\n"
-            "            self.session.input_received(message, self.player or 0, received)\n",
+            "            verdict = self._dedupe.accept(message)\n"
+            "            if verdict is protocol.Verdict.APPLY:\n"
+            "                self.session.input_received(message, self.player or 0, received)\n",
         tests=("tests/test_spectator_isolation.py",),
     ),
     Mutation(
