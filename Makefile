@@ -34,9 +34,11 @@ system-packages:
 bench: setup
 	$(BIN)/cloudarcade bench
 
-# pytest exits 5 when it collected no tests: that is a failure here.
+# pytest exits 5 when it collected no tests: that is a failure here. Two workers
+# (pytest-xdist), a test file per worker: the suite mostly waits on sockets,
+# browsers and servers (2 min of CPU in 5 min of wall time on one worker).
 test: setup-test
-	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
 
 lint: setup-test
