@@ -42,10 +42,10 @@ _HISTORY_S = 2.0  # sender log kept this long: feedback for older packets is use
 # ``_FLOOR_WINDOW_S``: a queue the controller lets stand for seconds is a
 # failure anyway, and the delay-based detector handles a slow build-up.
 _FLOOR_WINDOW_S = 10.0
-_TRAIN_TRUSTED_BELOW = 0.75
+_TRAIN_TRUSTED_BELOW = 0.75  # the newest trains count below this fraction of the capacity
 # Two of our receiver's feedback intervals (cc/feedback.py): jitter on the way
 # there and back (5g-congested: 8 ms each way) moves the lag by more than one.
-_SILENCE_MARGIN_S = 0.050  # the latest train counts below this fraction of the delivery rate
+_SILENCE_MARGIN_S = 0.050
 
 
 class QueuePredictor:
@@ -85,7 +85,8 @@ class QueuePredictor:
     ) -> None:
         """``queueing``: the standing queue the feedback shows (seconds);
         ``capacity``: the trains' median capacity (bits/s), if known; ``train_rate``:
-        the latest long train's dispersion rate (bits/s), if this feedback had one."""
+        the newest trains' rate (bits/s) where this feedback brings news of one
+        (:attr:`DispersionProbe.confirmed`)."""
         self.delivery.update(results)
         self._capacity = capacity
         self._train_rate = train_rate
@@ -132,7 +133,7 @@ class QueuePredictor:
         """Seconds of queue ahead of a packet sent at ``now`` (0 before any feedback).
 
         The larger of the fluid model's figure and the silence: when nothing has
-        been heard of for longer than usual plus a feedback interval, the path is
+        been heard of for 50 ms longer than usual, the path is
         stalled (a handover, a blockage) and everything sent since is queued
         behind it; the fluid model, fed only by feedback, would not notice.
         """
