@@ -89,12 +89,12 @@ def train(first_seq: int, send: float, gaps: list[float]) -> list[PacketResult]:
 
 
 def test_an_evenly_spaced_slow_train_is_news_at_once_a_clumpy_one_needs_a_second() -> None:
-    probe = DispersionProbe(min_packets=4, window=2)
+    probe = DispersionProbe(min_packets=4, window=9, confirm=2)
     probe.update(train(0, 0.0, [0.0032] * 7))  # 3 Mbit/s, evenly spaced
     assert probe.latest_even
     assert probe.confirmed == pytest.approx(SIZE * 8 / 0.0032)
 
-    jittered = DispersionProbe(min_packets=4, window=2)
+    jittered = DispersionProbe(min_packets=4, window=9, confirm=2)
     clumps = [0.0, 0.0, 0.009, 0.0, 0.0, 0.012, 0.0]  # order kept, jitter in clumps
     jittered.update(train(0, 0.0, clumps))
     assert not jittered.latest_even

@@ -67,11 +67,10 @@ class GccController(CongestionController):
         self.loss = LossBasedControl(initial=initial, min_rate=min_rate, max_rate=max_rate)
         self.acked = AckedBitrate()
         self.queueing = QueueingDelay()
-        self.probe = DispersionProbe()
-        # News of a drop: one train that arrived evenly spaced at a slower rate,
-        # or two in a row both slow (on 5g-congested, jitter spreads a train in
-        # clumps now and then; one alone is no news).
-        self.drop_probe = DispersionProbe(min_packets=4, window=2)
+        # Its median is the capacity; its newest trains are news of a drop: one that
+        # arrived evenly spaced at a slower rate, or two in a row both slow (on
+        # 5g-congested, jitter spreads a train in clumps now and then).
+        self.probe = DispersionProbe(confirm=2)
         self.queue_model = QueuePredictor()
         self._last_probe_jump: float | None = None
         self.rtt = _DEFAULT_RTT
@@ -119,13 +118,12 @@ class GccController(CongestionController):
             usage = self.detector.detect(trend, delta.send_delta, now)
             overuse = overuse or usage is Usage.OVERUSING
         self.probe.update(results)
-        self.drop_probe.update(results)
         self.queue_model.on_feedback(
             results,
             self.queueing.delay,
             now,
             capacity=self.probe.estimate,
-            train_rate=self.drop_probe.confirmed,
+            train_rate=self.probe.confirmed,
         )
         usage = Usage.OVERUSING if overuse else self.detector.usage
         if (

@@ -33,10 +33,14 @@ _EVEN_MIN_PACKETS = 6
 class DispersionProbe:
     """Median capacity (bits/s) seen by recent packet trains, or None."""
 
-    def __init__(self, *, min_packets: int = 4, window: int = 9) -> None:
+    def __init__(self, *, min_packets: int = 4, window: int = 9, confirm: int = 2) -> None:
         if min_packets < 2:
             raise ValueError(f"probe train of {min_packets} packets: expected >= 2")
+        if not 1 <= confirm <= window:
+            raise ValueError(f"confirm {confirm} trains of a window of {window}: "
+                             "expected 1 <= confirm <= window")
         self.min_packets = min_packets
+        self.confirm = confirm
         self._rates: deque[float] = deque(maxlen=window)
         # The newest train of the last update, unfiltered: a drop shows in it first.
         self.latest: float | None = None
@@ -81,16 +85,16 @@ class DispersionProbe:
 
     @property
     def confirmed(self) -> float | None:
-        """A rate to believe from this update's newest train: its own if it arrived
-        evenly spaced, else the fastest of the last ``window`` trains (every one
-        of them was at most this fast), once the window is full."""
+        """A rate to believe from this update's newest train, news of a drop: its own
+        if it arrived evenly spaced, else the fastest of the last ``confirm`` trains
+        (every one of them was at most this fast), once there are that many."""
         if self.latest is None:
             return None
         if self.latest_even:
             return self.latest
-        if len(self._rates) < (self._rates.maxlen or 0):
+        if len(self._rates) < self.confirm:
             return None
-        return max(self._rates)
+        return max(itertools.islice(reversed(self._rates), self.confirm))
 
     @property
     def estimate(self) -> float | None:
