@@ -21,23 +21,15 @@ from dataclasses import replace
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import av
-import pygame
 
+from cloudarcade.bench import rendered
 from cloudarcade.encoder import EncodedFrame, EncoderConfig, create_encoder
-from cloudarcade.server.games import create_game
 from cloudarcade.server.pipeline import SurfaceConverter
 
 
 def _frames(game_name: str, width: int, height: int, fps: int, count: int) -> list[av.VideoFrame]:
-    game = create_game(game_name, width=width, height=height)
-    surface = pygame.Surface((width, height), 0, 32)
     converter = SurfaceConverter(width, height)
-    out = []
-    for i in range(count):
-        game.tick(i / fps)
-        game.render(surface)
-        out.append(converter.convert(surface))
-    return out
+    return [converter.convert(s) for s in rendered.render(game_name, width, height, fps, count)]
 
 
 def _report(way: str, frames: list[EncodedFrame], fps: int, to: int, switch_ms: float) -> None:
@@ -59,10 +51,7 @@ def _report(way: str, frames: list[EncodedFrame], fps: int, to: int, switch_ms: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--codec", default="libx264")
-    parser.add_argument("--game", default="terrain")
-    parser.add_argument("--resolution", default="1280x720")
-    parser.add_argument("--fps", type=int, default=60)
+    rendered.add_arguments(parser)
     parser.add_argument("--bitrate", type=int, default=8_000_000)
     parser.add_argument("--to", type=int, default=3_000_000)
     parser.add_argument("--frames", type=int, default=120)

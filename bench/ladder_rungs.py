@@ -30,9 +30,9 @@ import numpy.typing as npt
 import pygame
 
 from cloudarcade import framecode
+from cloudarcade.bench import rendered
 from cloudarcade.bench.analysis import psnr, ssim
 from cloudarcade.encoder import EncoderConfig, create_encoder
-from cloudarcade.server.games import create_game
 from cloudarcade.server.ladder import Rung, build_rungs
 from cloudarcade.server.options import parse_bitrate, parse_resolution
 from cloudarcade.server.pipeline import SurfaceConverter
@@ -88,23 +88,14 @@ def _measure(rung: Rung, surfaces: list[pygame.Surface], full: tuple[int, int], 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--codec", default="libx264")
-    parser.add_argument("--game", default="terrain")
-    parser.add_argument("--resolution", default="1280x720")
-    parser.add_argument("--fps", type=int, default=60)
+    rendered.add_arguments(parser)
     parser.add_argument("--bitrate", default="2.2M", help="the target the rungs are compared at")
     parser.add_argument("--ceiling", default="8M", help="the configured bitrate")
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     width, height = parse_resolution(args.resolution)
     bitrate, ceiling = parse_bitrate(args.bitrate), parse_bitrate(args.ceiling)
-    game = create_game(args.game, width=width, height=height)
-    surfaces = []
-    for tick in range(round(args.seconds * args.fps)):
-        game.tick(tick / args.fps)
-        surface = pygame.Surface((width, height), 0, 32)
-        game.render(surface)
-        surfaces.append(surface)
+    surfaces = rendered.render(args.game, width, height, args.fps, round(args.seconds * args.fps))
     print(f"{args.codec}, {args.game} {args.resolution}@{args.fps} at {bitrate / 1e6:.2f} "
           f"Mbit/s (ceiling {ceiling / 1e6:.1f}); quality of the decoded frames scaled back "
           f"to {args.resolution}, after the first second")
