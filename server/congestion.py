@@ -37,7 +37,31 @@ SKIP_QUEUEING_S = 0.025
 # level: the prediction trusts the trains' capacity, which a slow link that
 # keeps the queue standing (LTE's 4 Mbit/s spells) can overstate.
 SKIP_STANDING_S = 0.050
-MAX_SKIPPED = 5  # in a row; the sixth frame is sent whatever the estimate
+MAX_SKIPPED = 5  # frames in a row, for the session; the sixth is sent whatever the estimate
+
+
+class SkipRun:
+    """The session's cap on frames skipped in a row (sans-I/O).
+
+    A session encodes once for all its viewers and skips a frame while any of
+    them is congested, so the cap counts the session's skips, not each
+    viewer's: counted per viewer behind ``any()``, two viewers that stayed
+    congested let one frame in 36 through, four one in 1296.
+    """
+
+    def __init__(self, limit: int = MAX_SKIPPED) -> None:
+        if limit < 0:
+            raise ValueError(f"skip limit {limit}: expected >= 0")
+        self.limit = limit
+        self._run = 0
+
+    def allow(self, congested: bool) -> bool:
+        """Whether to skip this frame, given whether some viewer is congested."""
+        if not congested or self._run >= self.limit:
+            self._run = 0
+            return False  # never freeze the picture for long
+        self._run += 1
+        return True
 
 
 class ViewerCongestion:
@@ -58,7 +82,6 @@ class ViewerCongestion:
         )
         self._on_update = on_update
         self.step: SendSideCongestion | None = None
-        self._skipped = 0
 
     @property
     def adapts(self) -> bool:
@@ -85,16 +108,11 @@ class ViewerCongestion:
         step = self.step
         if step is None or not self.adapts:
             return False
-        skip = (
+        return (
             step.backlog(now) > self.frame_interval
             or self.controller.queue_ahead(now) > SKIP_QUEUEING_S
             or self.controller.state().standing_queueing > SKIP_STANDING_S
         )
-        self._skipped = self._skipped + 1 if skip else 0
-        if self._skipped > MAX_SKIPPED:
-            self._skipped = 0
-            return False  # never freeze the picture for long
-        return skip
 
     @property
     def last_frame_sent(self) -> float | None:

@@ -29,6 +29,7 @@ from cloudarcade.metrics import METRICS, Metrics, NetsimMetrics, SessionMetrics
 from cloudarcade.metrics.definitions import RATE_LIMITED
 from cloudarcade.netsim import Profile
 from cloudarcade.protocol import FrameTiming
+from cloudarcade.server.congestion import SkipRun
 from cloudarcade.server.games import Game, create_game, game_class
 from cloudarcade.server.ladder import Ladder, Rung, build_rungs
 from cloudarcade.server.lifecycle import (
@@ -103,6 +104,7 @@ class GameSession:
         self.pipeline: Pipeline | None = None
         self._starting: asyncio.Task[None] | None = None
         self._cc_targets: dict[int, float] = {}
+        self._skips = SkipRun()  # the encoder thread's only
         # The resolution/frame-rate ladder: with an adapting controller and an
         # encoder that follows it (set once the pipeline is built).
         self.ladder: Ladder | None = None
@@ -227,10 +229,10 @@ class GameSession:
     def _link_full(self) -> bool:
         """Called by the encoder thread: skip this frame rather than queue it."""
         now = time.monotonic()
-        return any(
+        return self._skips.allow(any(
             v.congestion is not None and v.congestion.congested(now)
             for v in list(self.viewers.values())
-        )
+        ))
 
     def request_keyframe(self, reason: str) -> None:
         self._keyframe_reason = reason
