@@ -103,6 +103,35 @@ def test_an_evenly_spaced_slow_train_is_news_at_once_a_clumpy_one_needs_a_second
     assert jittered.confirmed == pytest.approx(SIZE * 8 / 0.001)
 
 
+def test_the_train_that_first_shows_a_drop_is_a_warning_at_once() -> None:
+    # Three packets got through at 20 Mbit/s, the rest at 3 Mbit/s as a trace-driven
+    # link delivers it: one opportunity every 4 ms, now and then two packets in one.
+    probe = DispersionProbe(min_packets=4, window=9, confirm=2)
+    gaps = [0.0005, 0.0005, 0.004, 0.004, 0.0, 0.004, 0.004, 0.004, 0.004]
+    probe.update(train(0, 0.0, gaps))
+    assert not probe.latest_even
+    assert probe.confirmed is None  # not yet a verdict: one train, unevenly spaced
+    assert probe.warning == pytest.approx(SIZE * 8 * 9 / sum(gaps))
+    assert probe.warning is not None and probe.warning < 4 * M
+    # Clumps (jitter, order kept) are no warning.
+    jittered = DispersionProbe(min_packets=4, window=9, confirm=2)
+    jittered.update(train(0, 0.0, [0.0, 0.0, 0.009, 0.0, 0.0, 0.012, 0.0]))
+    assert jittered.warning is None
+
+
+def test_a_warning_holds_frames_back_but_is_no_verdict() -> None:
+    model = QueuePredictor()
+    steady(model, rate=8 * M, until=1.0)
+    for i in range(40):
+        model.on_sent(SIZE, 1.0 + i * 0.0012)
+    model.on_feedback([], 0.0, 1.05, capacity=8 * M, train_rate=None, warning=2 * M)
+    assert model.predict(1.05) < 0.005  # the rate cut waits for a second train
+    assert model.predict_warned(1.05) > 0.1  # 48 kB at 2 Mbit/s, sent in the last 50 ms
+    # A train a little slower than the capacity warns of nothing.
+    model.on_feedback([], 0.0, 1.05, capacity=8 * M, train_rate=None, warning=7 * M)
+    assert model.predict_warned(1.05) == model.predict(1.05)
+
+
 def test_loss_is_counted_over_half_a_second_not_one_burst() -> None:
     loss = LossBasedControl(initial=4 * M, min_rate=0.1 * M, max_rate=10 * M)
     # A burst of 3 in 20 (15 %) then clean packets, all within half a second.

@@ -89,7 +89,7 @@ class GccController(CongestionController):
         self.queue_model.on_sent(size, now)
 
     def queue_ahead(self, now: float) -> float:
-        return self.queue_model.predict(now)
+        return self.queue_model.predict_warned(now)
 
     def on_remb(self, bitrate: float, now: float) -> None:
         self._remb = (bitrate, now)
@@ -124,6 +124,7 @@ class GccController(CongestionController):
             now,
             capacity=self.probe.estimate,
             train_rate=self.probe.confirmed,
+            warning=self.probe.warning,
         )
         usage = Usage.OVERUSING if overuse else self.detector.usage
         if (
@@ -210,7 +211,7 @@ class GccController(CongestionController):
             queueing_delay=self.queueing.delay,
             loss=self.loss.loss,
             usage=self.detector.usage.value,
-            predicted_queueing=self.queue_model.predict(self._now),
+            predicted_queueing=self.queue_model.predict_warned(self._now),
             standing_queueing=self.queue_model.standing,
         )
 

@@ -60,6 +60,7 @@ class QueuePredictor:
         # Newest reported packet: (send time, queueing, bytes sent up to it).
         self._anchor: tuple[float, float, int] | None = None
         self._train_rate: float | None = None
+        self._warning: float | None = None
         self._capacity: float | None = None
         self._readings: deque[tuple[float, float]] = deque()  # (time, queueing)
         self.floor = 0.0
@@ -82,14 +83,18 @@ class QueuePredictor:
         *,
         capacity: float | None,
         train_rate: float | None,
+        warning: float | None = None,
     ) -> None:
         """``queueing``: the standing queue the feedback shows (seconds);
         ``capacity``: the trains' median capacity (bits/s), if known; ``train_rate``:
         the newest trains' rate (bits/s) where this feedback brings news of one
-        (:attr:`DispersionProbe.confirmed`)."""
+        (:attr:`DispersionProbe.confirmed`); ``warning``: the newest train's rate
+        where it may be news of a drop (:attr:`DispersionProbe.warning`), which
+        only :meth:`predict_warned` believes."""
         self.delivery.update(results)
         self._capacity = capacity
         self._train_rate = train_rate
+        self._warning = warning
         newest = max(
             (r.send_time for r in results if r.arrival is not None), default=None
         )
@@ -137,10 +142,22 @@ class QueuePredictor:
         stalled (a handover, a blockage) and everything sent since is queued
         behind it; the fluid model, fed only by feedback, would not notice.
         """
+        return self._predict(now, self.rate)
+
+    def predict_warned(self, now: float) -> float:
+        """:meth:`predict`, or more if the newest train, not yet confirmed by a
+        second, is news of a drop: the figure to hold frames back by (a frame held
+        back costs one frame interval; a rate cut on jitter costs seconds)."""
+        rate = self.rate
+        warning = self._warning
+        if warning is not None and rate is not None and warning < _TRAIN_TRUSTED_BELOW * rate:
+            return max(self._predict(now, warning), self._predict(now, rate))
+        return self._predict(now, rate)
+
+    def _predict(self, now: float, rate: float | None) -> float:
         if self._anchor is None:
             return 0.0
         sent_at, queueing, total_then = self._anchor
-        rate = self.rate
         behind = self._total - total_then
         drain = 0.0 if rate is None or rate <= 0 else behind * 8 / rate
         silence = now - sent_at - self.lag - _SILENCE_MARGIN_S
