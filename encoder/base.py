@@ -69,6 +69,12 @@ class Encoder(abc.ABC):
     #: Whether ``set_bitrate`` takes effect on the open encoder (measured per
     #: encoder: ``python -m cloudarcade.bench.encoder_bitrate``).
     live_bitrate: ClassVar[bool] = False
+    #: The first frame after a gap in ``pts`` (frames skipped at the source while
+    #: the link was full) is encoded at this fraction of the bitrate, where the
+    #: encoder changes its bitrate live. The picture moved on while nothing was
+    #: sent, so that frame costs more than its share, and it lands on a link
+    #: that was just found full. 1 leaves it alone.
+    gap_bitrate_factor: ClassVar[float] = 1.0
 
     def __init__(self, config: EncoderConfig) -> None:
         self.config = config
@@ -77,6 +83,8 @@ class Encoder(abc.ABC):
         # Written by any thread, applied by the encoding thread between frames.
         self._requested_bitrate = config.bitrate
         self._bitrate = config.bitrate
+        self._applied = config.bitrate  # what the codec context has now
+        self._last_pts: int | None = None
 
     @property
     def bitrate(self) -> int:
@@ -139,11 +147,19 @@ class Encoder(abc.ABC):
             av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
         )
         self._frames += 1
-        requested = self._requested_bitrate
-        if requested != self._bitrate and self.live_bitrate:
-            # FFmpeg's wrappers reconfigure the open encoder when bit_rate changes.
-            self._context.bit_rate = requested
-            self._bitrate = requested
+        gap = self._last_pts is not None and (
+            frame.pts - self._last_pts > 3 * VIDEO_CLOCK_RATE // (2 * self.config.fps)
+        )
+        self._last_pts = frame.pts
+        if self.live_bitrate:
+            self._bitrate = self._requested_bitrate
+            applied = self._bitrate
+            if gap and not keyframe:
+                applied = max(int(applied * self.gap_bitrate_factor), MIN_BITRATE)
+            if applied != self._applied:
+                # FFmpeg's wrappers reconfigure the open encoder when bit_rate changes.
+                self._context.bit_rate = applied
+                self._applied = applied
         start = time.monotonic()
         packets = self._context.encode(frame)
         end = time.monotonic()

@@ -31,3 +31,30 @@ def test_x264_bitrate_changes_in_place_without_keyframe() -> None:
     encoder.set_bitrate(50_000_000)  # above the ceiling it was opened with
     encoder.encode(frames[0])
     assert encoder.bitrate == 2_000_000
+
+
+def test_x264_spends_less_on_the_frame_after_a_gap() -> None:
+    fps = 30
+    config = EncoderConfig(320, 192, fps, 2_000_000)
+    frames = _moving_noise(320, 192, 40)
+    step = 90_000 // fps
+
+    def after_gap(factor: float) -> list[int]:
+        encoder = create_encoder("libx264", config)
+        encoder.gap_bitrate_factor = factor  # type: ignore[misc]  # this instance only
+        sizes = []
+        for i, frame in enumerate(frames[:30]):
+            encoder.encode(frame, pts=i * step)
+        encoder.set_bitrate(1_000_000)
+        # Five frames skipped at the source: the pts jumps by six intervals.
+        for i, frame in enumerate(frames[30:34], start=35):
+            encoded = encoder.encode(frame, pts=i * step)
+            assert encoded is not None
+            sizes.append(encoded.size)
+        assert encoder.bitrate == 1_000_000  # the kick is for one frame, not the target
+        return sizes
+
+    kicked, plain = after_gap(0.25), after_gap(1.0)
+    assert kicked[0] < 0.7 * plain[0]
+    # Only the first frame after the gap: the rate is back for the next ones.
+    assert kicked[2] > 0.7 * plain[2]
