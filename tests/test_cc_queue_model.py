@@ -128,8 +128,20 @@ def test_a_warning_holds_frames_back_but_is_no_verdict() -> None:
     assert model.predict(1.05) < 0.005  # the rate cut waits for a second train
     assert model.predict_warned(1.05) > 0.1  # 48 kB at 2 Mbit/s, sent in the last 50 ms
     # A train a little slower than the capacity warns of nothing.
+    model.on_feedback([], 0.0, 1.05, capacity=8 * M, train_rate=None, warning=None)
+    unwarned = model.predict_warned(1.05)
     model.on_feedback([], 0.0, 1.05, capacity=8 * M, train_rate=None, warning=7 * M)
-    assert model.predict_warned(1.05) == model.predict(1.05)
+    assert model.predict_warned(1.05) == unwarned < 0.1
+
+
+def test_a_long_silence_holds_frames_back_before_it_cuts_the_rate() -> None:
+    model = QueuePredictor()
+    steady(model, rate=4 * M, until=2.0)
+    # Hear nothing from here on (the link stopped); the usual lag is 30-55 ms.
+    held = next(t / 1000 for t in range(2000, 2300) if model.predict_warned(t / 1000) > 0)
+    cut = next(t / 1000 for t in range(2000, 2300) if model.predict(t / 1000) > 0)
+    assert held < cut
+    assert cut - held >= 0.02  # the 95th percentile of the lags, not the median + 50 ms
 
 
 def test_loss_is_counted_over_half_a_second_not_one_burst() -> None:
