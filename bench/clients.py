@@ -62,7 +62,10 @@ class HeadlessBenchClient(HeadlessClient):
         return self.press(code)
 
     def extras(self) -> dict[str, Any]:
-        return {}
+        # The receive path's FEC counters (docs/fec.md), once the client has closed.
+        receiver = self.summary.receiver
+        return {key: receiver[key] for key in ("fec_parity_received", "fec_recovered")
+                if key in receiver}
 
 
 class Headless:

@@ -150,7 +150,7 @@ class Measurement:
             ClientOptions(
                 url=url, game=config.game, resolution=cell.resolution, fps=cell.fps,
                 codec=cell.codec, bitrate=cell.bitrate, stack=self.stack_name, cc=self.cc,
-                ladder=config.ladder, seed=config.seed,
+                ladder=config.ladder, fec=config.fec, seed=config.seed,
                 profile=None if profile == NO_RELAY else profile,
                 sample_every=config.sample_every,
             ),

@@ -111,6 +111,8 @@ class BenchConfig:
     ccs: list[str] = field(default_factory=lambda: [DEFAULT_CC])
     # The server's resolution/frame-rate ladder with an adapting controller: on or off.
     ladder: str = "on"
+    # FEC parity for the Python client's video (docs/fec.md): auto or off.
+    fec: str = "auto"
     game: str = DEFAULT_GAME
     probes: int = 80
     # Probes are sent open-loop at this mean interval, jittered ±50% so they

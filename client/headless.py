@@ -46,6 +46,7 @@ class ClientOptions:
     stack: str = "tuned"  # "tuned": our receive path; "stock": aiortc's own
     cc: str | None = None  # the server's congestion controller (None: its default)
     ladder: str | None = None  # "on" or "off": the server's resolution/rate ladder
+    fec: str | None = None  # "auto" or "off": the server's FEC parity (docs/fec.md)
     seed: int | None = None
     profile: str | None = None  # ask the server for a netsim profile on the media path
     join: str | None = None  # a session's share token: watch or play that session
@@ -64,7 +65,8 @@ class ClientOptions:
         fields = {
             "game": self.game, "resolution": self.resolution, "fps": self.fps,
             "codec": self.codec, "bitrate": self.bitrate, "stack": self.stack, "cc": self.cc,
-            "ladder": self.ladder, "seed": self.seed, "profile": self.profile, "join": self.join,
+            "ladder": self.ladder, "fec": self.fec, "seed": self.seed, "profile": self.profile,
+            "join": self.join,
             "role": self.role,
         }
         return {k: v for k, v in fields.items() if v is not None}
@@ -124,12 +126,19 @@ class HeadlessClient:
         wanted = self._stack.header_extensions
         sdp = extensions.add_to_offer(offer.sdp, wanted)
         await pc.setLocalDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        body = {"sdp": pc.localDescription.sdp, "type": "offer", **self.options.offer_fields()}
+        # aiortc writes its local description anew and drops attributes it does not
+        # know: what else the stack asks for goes into the SDP as sent.
+        body = {"sdp": self._stack.client_offer(pc.localDescription.sdp), "type": "offer",
+                **self.options.offer_fields()}
         answer = await post_offer(self.options.url, body)
         self.session_id, self.share = answer.session, answer.share
         self.role, self.player = answer.role, answer.player
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
         extensions.negotiate(transceiver, answer.sdp, wanted)
+        try:
+            self._receiver.answered(answer.sdp)
+        except ValueError as exc:
+            raise ClientError(f"the server's answer: {exc}") from None
         try:
             await asyncio.wait_for(self._connected.wait(), self.options.connect_timeout)
         except TimeoutError:

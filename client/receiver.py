@@ -14,7 +14,9 @@ aiortc 1.16's receiver (see docs/aiortc.md for the measurements):
 order: aiortc's REMB estimate, RTCP statistics (so receiver reports and RTT
 still work) and RTX unwrapping, then our NACK with retries
 (:class:`NackRequests`) and reassembly with PLI (:class:`Reassembly`), whose
-frames go to a bounded :class:`DecoderThread`. Add a step (congestion
+frames go to a bounded :class:`DecoderThread`. When the server's answer
+announces FEC parity, :class:`~cloudarcade.rtc.fec_steps.FecReceive` goes in
+after transport-cc feedback and injects the packets it rebuilds. Add a step (congestion
 feedback, say) by inserting it into ``steps()``.
 """
 
@@ -35,6 +37,8 @@ from cloudarcade.cc.steps import TransportFeedbackStep
 from cloudarcade.client.decoder import DecodedFrame, DecoderThread
 from cloudarcade.client.nack import NackTracker
 from cloudarcade.client.receive_steps import FrameSink, NackRequests, Reassembly
+from cloudarcade.rtc import fec_sdp
+from cloudarcade.rtc.fec_steps import FecReceive
 from cloudarcade.rtc.seam import ReceiverSeam
 from cloudarcade.rtc.steps import RembEstimate, RtxUnwrap, Statistics
 
@@ -49,6 +53,9 @@ class VideoReceive(Protocol):
     @property
     def stats(self) -> dict[str, int] | None:
         """Counters of the receive path (packets, NACKs, PLIs, ...), None if it has none."""
+
+    def answered(self, sdp: str) -> None:
+        """The server's answer is set: take up what it negotiated (ValueError if malformed)."""
 
     async def aclose(self) -> None: ...
 
@@ -94,6 +101,7 @@ class TunedVideoReceiver:
         # Transport-cc feedback for every packet with a transport-wide sequence
         # number (RTX included), so it comes before anything that drops packets.
         self.transport_feedback = TransportFeedbackStep()
+        self.fec: FecReceive | None = None  # when the answer announces parity
         self.seam.steps += [
             self.transport_feedback,
             RembEstimate(),
@@ -110,6 +118,18 @@ class TunedVideoReceiver:
 
     def install(self) -> None:
         self.seam.install()
+
+    def answered(self, sdp: str) -> None:
+        """Receive FEC parity when the answer announces it (docs/fec.md)."""
+        params = fec_sdp.from_answer(sdp)
+        if params is None or self.fec is not None:
+            return
+        self.fec = FecReceive(payload_type=params.payload_type, ssrc=params.ssrc,
+                              codecs=self.seam.codecs)
+        # After transport-cc feedback (parity counts for the controller), before
+        # Statistics, which drops payload types the receiver does not know.
+        self.seam.steps.insert(self.seam.steps.index(self.transport_feedback) + 1, self.fec)
+        self.seam.route(ssrc=params.ssrc, payload_type=params.payload_type)
 
     async def aclose(self) -> None:
         # Joining the decoder thread blocks: off the loop.
@@ -130,6 +150,9 @@ class TunedVideoReceiver:
             "decode_errors": d.errors if d else 0,
             "decoder_flushes": d.flushes if d else 0,
             "transport_feedback_sent": self.transport_feedback.feedback_sent,
+            "fec_parity_received": self.fec.parity_received if self.fec else 0,
+            "fec_recovered": self.fec.recovered if self.fec else 0,
+            "fec_parity_errors": self.fec.parity_errors if self.fec else 0,
         }
 
     def close(self) -> None:
@@ -170,6 +193,9 @@ class StockVideoReceiver:
     @property
     def stats(self) -> dict[str, int] | None:
         return None
+
+    def answered(self, sdp: str) -> None:
+        pass  # aiortc's own path negotiates nothing of ours
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "video":

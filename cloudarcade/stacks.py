@@ -80,6 +80,10 @@ class MediaStack(abc.ABC):
         return None
 
     # Client side.
+    def client_offer(self, sdp: str) -> str:
+        """The Python client's offer SDP with what this stack asks for beyond aiortc's."""
+        return sdp
+
     @abc.abstractmethod
     def create_receiver(
         self, pc: RTCPeerConnection, transceiver: RTCRtpTransceiver, on_frame: OnFrame
@@ -130,6 +134,11 @@ class TunedStack(MediaStack):
         from cloudarcade.server.tracks import PacketTrack
 
         return PacketTrack(on_sent=on_sent, on_overflow=on_overflow)
+
+    def client_offer(self, sdp: str) -> str:
+        from cloudarcade.rtc import fec_sdp
+
+        return fec_sdp.add_to_offer(sdp)  # FEC parity, docs/fec.md
 
     def create_receiver(
         self, pc: RTCPeerConnection, transceiver: RTCRtpTransceiver, on_frame: OnFrame

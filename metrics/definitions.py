@@ -222,6 +222,20 @@ class Metrics:
             "cc_feedback_received", "Transport-cc and REMB feedback packets received.", cc
         )
 
+        # FEC parity (tuned stack, clients that negotiated it; docs/fec.md).
+        self.fec_packets_sent = counter(
+            "fec_packets_sent", "FEC parity packets sent (their bytes: fec_bytes_sent)."
+        )
+        self.fec_bytes_sent = counter(
+            "fec_bytes_sent",
+            "FEC parity bytes sent (serialized RTP); over rtp_bytes_sent: the overhead.",
+        )
+        self.fec_columns = gauge(
+            "fec_columns",
+            "FEC parity packets per frame (0: off, the link loses too little), summed over "
+            "the active viewers that negotiated FEC.",
+        )
+
         # The resolution/frame-rate ladder (tuned stack with an adapting controller).
         self.ladder_sessions = gauge(
             "ladder_sessions",

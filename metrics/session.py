@@ -108,6 +108,11 @@ class SessionMetrics:
         # Each viewer's current contribution to the summed cc gauges: {viewer: (target, est)}.
         self._cc: dict[int, tuple[float, float]] = {}
 
+        self._fec_packets = m.fec_packets_sent.labels(*lv)
+        self._fec_bytes = m.fec_bytes_sent.labels(*lv)
+        self._fec_columns = m.fec_columns.labels(*lv)
+        self._fec: dict[int, int] = {}  # each viewer's share of the fec_columns gauge
+
         self._ladder = {r: m.ladder_sessions.labels(*lv, r) for r in LADDER_RUNGS}
         self._ladder_steps = {d: m.ladder_steps.labels(*lv, d) for d in LADDER_DIRECTIONS}
         self._rung: str | None = None
@@ -219,6 +224,18 @@ class SessionMetrics:
         self._cc_target_bps.dec(target)
         self._cc_estimate_bps.dec(estimate)
 
+    def fec_parity(self, packets: int, size: int) -> None:
+        """``packets`` FEC parity packets of ``size`` bytes in all went out."""
+        self._fec_packets.inc(packets)
+        self._fec_bytes.inc(size)
+
+    def fec_columns(self, viewer: int, columns: int) -> None:
+        """A viewer's FEC now sends ``columns`` parity packets a frame (0: off, or gone)."""
+        old = self._fec.pop(viewer, 0)
+        if columns:
+            self._fec[viewer] = columns
+        self._fec_columns.inc(columns - old)
+
     # -- inputs -------------------------------------------------------------
 
     def rung(self, index: int) -> None:
@@ -310,6 +327,8 @@ class SessionMetrics:
         self.bitrate(0.0, 0.0)
         for viewer in list(self._cc):
             self.cc_viewer_gone(viewer)
+        for viewer in list(self._fec):
+            self.fec_columns(viewer, 0)
         if self._rung is not None:
             self._ladder[self._rung].dec()
             self._rung = None

@@ -23,7 +23,10 @@ ROLES = ("player", "spectator")
 # The keys of an /offer body: these, and the session options.
 OFFER_FIELDS = ("sdp", "type", "role", "join", "token")
 OPTION_FIELDS = ("game", "resolution", "fps", "codec", "bitrate", "stack", "cc", "ladder",
-                 "seed", "profile")
+                 "fec", "seed", "profile")
+# FEC parity for clients that ask for it (docs/fec.md): auto (while the link loses
+# packets) or off.
+FEC_MODES = ("auto", "off")
 SWITCH = {"on": True, "off": False}
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160
 
@@ -50,6 +53,8 @@ class SessionOptions:
     # Step the resolution and frame rate down when the controller's target is too
     # low for them (cloudarcade.server.ladder); only with an adapting controller.
     ladder: bool = True
+    # FEC parity for the video of clients that negotiated it (see FEC_MODES).
+    fec: str = "auto"
     seed: int = 0
     # The netsim profile on the media path; None: no relay at all.
     profile: str | None = None
@@ -104,6 +109,8 @@ class SessionOptions:
                 changes["cc"] = parse_choice("cc", value, sorted(CONTROLLERS))
             elif key == "ladder":
                 changes["ladder"] = parse_switch("ladder", value)
+            elif key == "fec":
+                changes["fec"] = parse_choice("fec", value, FEC_MODES)
             elif key == "seed":
                 changes["seed"] = parse_int("seed", value, 0, 2**32 - 1)
         return replace(self, **changes)

@@ -17,6 +17,7 @@ from typing import Final
 from aiortc import sdp as aiortc_sdp
 
 from cloudarcade.netsim import candidate_addresses
+from cloudarcade.rtc import fec_sdp
 from cloudarcade.text import short
 
 # A client needs two media sections (video, data channels), three with audio.
@@ -85,6 +86,10 @@ def check_offer_sdp(sdp: str, rtp_codec: str, *, need_host_candidate: bool) -> C
     video = next((m for m in description.media if m.kind == "video"), None)
     if video is None:
         raise OfferError("sdp: offer has no video section; expected a recvonly video transceiver")
+    try:
+        fec_sdp.offered(sdp)
+    except fec_sdp.FecSdpError as exc:
+        raise OfferError(str(exc)) from None
     direction = video.direction or "sendrecv"  # the default when there is no attribute
     if direction not in _RECEIVING:
         raise OfferError(f"sdp: the video section is {direction}; expected recvonly "

@@ -31,6 +31,7 @@ from cloudarcade.protocol import FRAMES_CHANNEL, FrameTiming
 from cloudarcade.rtc import extensions
 from cloudarcade.rtc.seam import SenderSeam, TransportSeam
 from cloudarcade.rtc.steps import Heard, KeyframeRequests, NackReceived
+from cloudarcade.server.fec import ViewerFec
 from cloudarcade.server.lifecycle import VIEWER_TRANSITIONS, CloseReason, Lifecycle, ViewerState
 from cloudarcade.server.limits import TokenBucket
 from cloudarcade.server.liveness import Liveness
@@ -89,6 +90,7 @@ class Viewer:
         self.relay: ViewerRelay | None = None  # the netsim relay, when the session has a profile
         self.track = session.stack.create_track(on_sent=self._frame_sent,
                                                 on_overflow=self._backlog_overflow)
+        self.fec: ViewerFec | None = None  # when the client negotiated it (docs/fec.md)
         self.congestion = session.stack.create_congestion(session.options, self._cc_update)
         self.pc.on("datachannel", self._on_datachannel)
         self.pc.on("connectionstatechange", self._on_connection_state)
@@ -124,14 +126,20 @@ class Viewer:
         await self.pc.setLocalDescription(answer)
         # After both descriptions: aiortc has moved the sender onto the bundled transport.
         transport_steps = stack.transport_steps(extension_ids)
+        cc_step = None
         if self.congestion is not None:
-            transport_steps.append(self.congestion.create_step(extension_ids))
+            cc_step = self.congestion.create_step(extension_ids)
+            transport_steps.append(cc_step)
+        local = self.pc.localDescription
+        self.fec, sdp = ViewerFec.negotiate(
+            self.session.options.fec, offer.sdp, local.sdp, cc_step,
+            media_ssrc=transceiver.sender._ssrc, metrics=self.session.metrics, viewer=self.id)
+        if self.fec is not None:
+            transport_steps.append(self.fec.step)
         if transport_steps:
             seam = TransportSeam(transceiver.sender.transport)
             seam.steps += transport_steps
             seam.install()
-        local = self.pc.localDescription
-        sdp = local.sdp
         if self.congestion is not None and extensions.TRANSPORT_CC in extension_ids:
             sdp = add_transport_cc_feedback(sdp, offer.sdp)
         if self.relay is not None:
@@ -170,7 +178,9 @@ class Viewer:
         seam.install()
 
     def _cc_update(self, state: CcState) -> None:
-        self.session.cc_target(self, state.target)
+        # FEC parity comes out of the target: the encoder gets the rest.
+        share = self.fec.media_share if self.fec is not None else 1.0
+        self.session.cc_target(self, state.target * share)
         self.session.metrics.cc_update(self.id, state.target, state.estimate,
                                        state.queueing_delay, state.predicted_queueing)
 
@@ -270,6 +280,8 @@ class Viewer:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             self.track.stop()
+            if self.fec is not None:
+                self.fec.close()
             await self.pc.close()
             if self.relay is not None:
                 await self.relay.close()

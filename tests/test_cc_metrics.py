@@ -50,3 +50,24 @@ def test_ladder_rung_gauge_moves_with_the_session_and_counts_steps() -> None:
     assert value("cloudarcade_ladder_steps_total", direction="up") == 1
     session.close("closed")
     assert value("cloudarcade_ladder_sessions", rung="1") == 0
+
+
+def test_fec_columns_sum_viewers_and_parity_is_counted() -> None:
+    metrics = Metrics(CollectorRegistry())
+    session = SessionMetrics(metrics, game="terrain", codec="h264", profile="lte", cc="gcc")
+    labels = {"game": "terrain", "codec": "h264", "profile": "lte"}
+
+    def value(name: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    session.fec_columns(1, 4)
+    session.fec_columns(2, 2)
+    session.fec_columns(1, 5)
+    session.fec_parity(5, 6_000)
+    assert value("cloudarcade_fec_columns") == 7
+    assert value("cloudarcade_fec_packets_sent_total") == 5
+    assert value("cloudarcade_fec_bytes_sent_total") == 6_000
+    session.fec_columns(2, 0)
+    assert value("cloudarcade_fec_columns") == 5
+    session.close("closed")
+    assert value("cloudarcade_fec_columns") == 0

@@ -208,12 +208,19 @@ def test_marker_rect_is_inside_frame() -> None:
 
 
 async def test_stream_through_a_netsim_profile(server: RunningServer) -> None:
-    """A 20 ms each-way profile on the media path shows up in the input-to-photon delay."""
+    """A 20 ms each-way profile on the media path shows up in the input-to-photon delay;
+    FEC parity stays off on a lossless profile and rebuilds lost packets on a lossy one."""
     from cloudarcade.netsim.profile import LinkSpec, Profile
 
     server.app[CONFIG].profiles["test-20ms"] = Profile(
         name="test-20ms", description="constant 20 ms each way", source="test",
         uplink=LinkSpec(delay_ms=20.0), downlink=LinkSpec(delay_ms=20.0),
+    )
+    # Bursty loss (about 4 %, bursts of 2 on average) on the way to the client.
+    server.app[CONFIG].profiles["test-loss"] = Profile(
+        name="test-loss", description="bursty downlink loss", source="test",
+        uplink=LinkSpec(delay_ms=5.0),
+        downlink=LinkSpec(delay_ms=5.0, loss={"model": "gilbert-elliott", "p": 0.02, "r": 0.5}),
     )
     results = {}
     for name in ("ideal", "test-20ms"):
@@ -233,6 +240,9 @@ async def test_stream_through_a_netsim_profile(server: RunningServer) -> None:
         assert await _settle(lambda: len(answered()) >= 6), len(answered())
         done = answered()
         results[name] = sorted(done)[len(done) // 2]
+        [viewer] = session.viewers.values()
+        # The Python client asked for FEC; without loss not one parity packet is sent.
+        assert viewer.fec is not None and viewer.fec.step.encoder.packets_sent == 0
         await client.close()
         assert await _settle(lambda: len(server.app[SESSIONS]) == 0)
     # 20 ms up + 20 ms down = +40 ms: the profile's delay shows (the lower bound
@@ -240,6 +250,25 @@ async def test_stream_through_a_netsim_profile(server: RunningServer) -> None:
     # a median of 8 presses; the upper one only catches a wildly wrong delay).
     added = results["test-20ms"] - results["ideal"]
     assert 0.015 < added < 0.040 + 0.250, results
+
+    client = HeadlessClient(ClientOptions(url=server.url, game="probe", profile="test-loss"))
+    await client.connect()
+    try:
+        [viewer] = next(iter(server.app[SESSIONS].values())).viewers.values()
+        assert viewer.fec is not None
+
+        def recovered() -> int:
+            stats = client.receiver_stats
+            return stats["fec_recovered"] if stats else 0
+
+        # Loss turns parity on within a couple of seconds; lost packets are rebuilt.
+        assert await _settle(lambda: recovered() >= 3, timeout=20), client.receiver_stats
+        assert viewer.fec.step.encoder.packets_sent > 0 and viewer.fec.policy.columns() >= 1
+        stats = client.receiver_stats
+        assert stats is not None and stats["fec_parity_received"] > 0
+        assert stats["fec_parity_errors"] == 0 and stats["decode_errors"] == 0
+    finally:
+        await client.close()
 
 
 async def test_catalog_lists_what_a_client_may_ask_for(server: RunningServer) -> None:

@@ -24,7 +24,7 @@ from cloudarcade.rtc.seam import ReceiveStep, RtpIn, TransportStep
 
 from .base import CcState, CongestionController
 from .feedback import FeedbackGenerator
-from .history import SentPacketHistory
+from .history import PacketResult, SentPacketHistory
 from .pacer import Pacer
 from .rtcp import congestion_feedback
 from .twcc import TransportFeedback
@@ -51,6 +51,8 @@ class SendSideCongestion(TransportStep):
         self.history = SentPacketHistory()
         self.pacer = pacer
         self._on_update = on_update
+        # Others that read the same results (the FEC policy): (results, now).
+        self.on_results: list[Callable[[list[PacketResult], float], None]] = []
         self.feedback_packets = 0
         self.feedback_errors = 0
         # When the last packet of a frame (the RTP marker) leaves: the frame's true
@@ -89,7 +91,10 @@ class SendSideCongestion(TransportStep):
             return None
         for packet in feedback:
             self.feedback_packets += 1
-            self.controller.on_feedback(self.history.on_feedback(packet), now)
+            results = self.history.on_feedback(packet)
+            self.controller.on_feedback(results, now)
+            for listener in self.on_results:
+                listener(results, now)
         for remb in rembs:
             self.controller.on_remb(remb.bitrate, now)
         state = self.controller.state()

@@ -53,6 +53,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--ladder", default="on", choices=("on", "off"),
                         help="the server steps the resolution and frame rate down when the "
                              "controller's target is too low for them (default on)")
+    parser.add_argument("--fec", default="auto", choices=("auto", "off"),
+                        help="FEC parity for the headless client's video while the link "
+                             "loses packets (default auto; docs/fec.md)")
     parser.add_argument("--probes", type=int, default=80, help="probes per profile and cell")
     parser.add_argument("--probe-interval", type=float, default=0.15,
                         help="mean seconds between probes (jittered ±50%%)")
@@ -105,7 +108,8 @@ def _config(args: argparse.Namespace) -> BenchConfig:
     return BenchConfig(
         out=out, profiles=parse_list(args.profiles),
         cells=build_cells(args.codec, args.resolution, args.fps, args.bitrate),
-        stacks=expand_variants(stacks, ccs), ccs=ccs, ladder=args.ladder, clients=clients,
+        stacks=expand_variants(stacks, ccs), ccs=ccs, ladder=args.ladder, fec=args.fec,
+        clients=clients,
         game=_parse_game(args.game), probes=args.probes,
         probe_interval=args.probe_interval, probe_timeout=args.probe_timeout,
         warmup=args.warmup, seed=args.seed, metrics_port=args.metrics_port,

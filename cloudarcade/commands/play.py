@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     options = ClientOptions(
         url=args.url, game=args.game, resolution=args.resolution, fps=args.fps,
         codec=args.codec, bitrate=args.bitrate, stack=args.stack or "tuned", cc=args.cc,
-        ladder=args.ladder,
+        ladder=args.ladder, fec=args.fec,
         seed=args.seed,
         input_interval=args.input_interval,
     )

@@ -19,7 +19,7 @@ from cloudarcade.runtime import raise_fd_limit
 from cloudarcade.server.app import ServerConfig, create_app
 from cloudarcade.server.limits import Limits
 from cloudarcade.server.listener import listen
-from cloudarcade.server.options import STACKS, OptionError, SessionOptions
+from cloudarcade.server.options import FEC_MODES, STACKS, OptionError, SessionOptions
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,10 @@ def add_session_arguments(parser: argparse.ArgumentParser, *, defaults: bool) ->
                         choices=("on", "off"),
                         help="step the resolution and frame rate down when the controller's "
                              "target is too low for them (with --cc gcc; default on)")
+    parser.add_argument("--fec", default=d.fec if d else None, choices=FEC_MODES,
+                        help="FEC parity for the video of clients that ask for it (the Python "
+                             "client): auto sends it while the link loses packets, off never "
+                             "(default auto; docs/fec.md)")
     parser.add_argument("--seed", default=d.seed if d else None, help="game seed")
 
 
@@ -93,7 +97,7 @@ def session_defaults(args: argparse.Namespace) -> SessionOptions:
     return SessionOptions().updated({
         "game": args.game, "resolution": args.resolution, "fps": args.fps, "codec": args.codec,
         "bitrate": args.bitrate, "stack": args.stack, "cc": args.cc, "ladder": args.ladder,
-        "seed": args.seed,
+        "fec": args.fec, "seed": args.seed,
     })
 
 

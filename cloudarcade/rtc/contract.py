@@ -33,6 +33,9 @@ RECEIVER_ATTRIBUTES = (
 )
 SENDER_ATTRIBUTES = ("_handle_rtcp_packet", "_ssrc")
 TRANSPORT_ATTRIBUTES = ("_send_rtp", "_handle_rtcp_data")
+# The transport's RTP router (its register_receiver is public on a private object):
+# the client registers FEC parity's SSRC and payload type with it.
+ROUTER_ATTRIBUTES = ("_rtp_router",)
 TRANSCEIVER_ATTRIBUTES = ("_headerExtensions",)
 # Module-level names: (module, attribute).
 MODULE_ATTRIBUTES = (

@@ -9,15 +9,16 @@ seam does the sending and arms the one timer.
 - :class:`ReceiverSeam` (``RTCRtpReceiver``): incoming RTP, after SRTP and
   parsing. Replaces ``_handle_rtp_packet`` on the instance; keeps aiortc's
   ``_enabled`` check and active-SSRC bookkeeping, and leaves the rest
-  (statistics, RTX, NACK, reassembly, REMB) to steps.
+  (statistics, RTX, NACK, reassembly, REMB) to steps. A step may inject
+  packets (FEC rebuilt them) that go on down the steps after it.
 - :class:`SenderSeam` (``RTCRtpSender``): incoming RTCP for one sender. Wraps
   ``_handle_rtcp_packet``: steps see each packet, then aiortc handles it as
   before (retransmissions, RTT, stats).
 - :class:`TransportSeam` (``RTCDtlsTransport``): every outgoing serialized RTP
   packet before SRTP (media and RTX of all senders on the transport), and the
-  raw incoming RTCP before aiortc parses it. Steps may set header extensions
-  and delay a packet (a pacer); a packet no step changes goes out as aiortc
-  serialized it.
+  raw incoming RTCP before aiortc parses it. Steps may set header extensions,
+  delay a packet (a pacer) and add packets after it (FEC parity); a packet no
+  step changes goes out as aiortc serialized it.
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ class ReceiveStep:
 
     def rtp(self, item: RtpIn, now: float) -> RtpIn | None:
         return item
+
+    def injected(self) -> list[RtpIn]:
+        """Packets the step made (FEC rebuilt them, say) since it was last asked;
+        the seam runs them through the steps after this one, as if received.
+        Asked after each ``rtp`` of a step whose ``injects`` is True."""
+        return []
+
+    injects = False
 
     def poll(self, now: float) -> Iterable[Feedback]:
         return ()
@@ -119,6 +128,16 @@ class ReceiverSeam:
     def install(self) -> None:
         self.receiver._handle_rtp_packet = self._handle_rtp_packet  # type: ignore[method-assign]
 
+    def route(self, *, ssrc: int, payload_type: int) -> None:
+        """Have the transport hand this receiver RTP of ``ssrc`` with ``payload_type``,
+        which was not negotiated as a codec (FEC parity): aiortc's router drops
+        packets whose payload type no receiver registered. Call it once the
+        remote description is set (the receiver is on its bundled transport)."""
+        transport = self.receiver.transport
+        contract.require(transport, contract.ROUTER_ATTRIBUTES)
+        transport._rtp_router.register_receiver(
+            self.receiver, ssrcs=[ssrc], payload_types=[payload_type])
+
     def close(self) -> None:
         if self._closed:
             return
@@ -134,13 +153,20 @@ class ReceiverSeam:
             return
         # getSynchronizationSources() reads this (wall-clock datetimes, as aiortc keeps them).
         self._active_ssrc[packet.ssrc] = current_datetime()
-        item: RtpIn | None = RtpIn(packet, self.codecs.get(packet.payload_type))
-        for step in self.steps:
+        self._run(RtpIn(packet, self.codecs.get(packet.payload_type)), 0, now)
+        await self._service(now)
+
+    def _run(self, item: RtpIn | None, start: int, now: float) -> None:
+        steps = self.steps
+        for index in range(start, len(steps)):
             assert item is not None
+            step = steps[index]
             item = step.rtp(item, now)
+            if step.injects:
+                for made in step.injected():
+                    self._run(made, index + 1, now)
             if item is None:
                 break
-        await self._service(now)
 
     async def _service(self, now: float) -> None:
         """Send what the steps have due, then arm the one timer."""
@@ -230,6 +256,11 @@ class TransportStep:
     def sent(self, packet: OutgoingRtp, size: int, now: float) -> None:
         pass
 
+    def follow(self, packet: OutgoingRtp, now: float) -> list[bytes]:
+        """Serialized RTP packets to send right after ``packet`` (FEC parity, say),
+        through every step as if aiortc had sent them."""
+        return []
+
     def rtcp_received(self, data: bytes, now: float) -> bytes | None:
         """See a compound RTCP datagram; return None to pass it on unchanged, or
         the bytes to pass on instead (b"": nothing left for aiortc)."""
@@ -263,6 +294,13 @@ class TransportSeam:
             if not self.steps or is_rtcp(data):
                 await send_original(data)
                 return
+            packet = await send_one(data)
+            now = self._clock()
+            for step in self.steps:
+                for extra in step.follow(packet, now):
+                    await send_one(extra)
+
+        async def send_one(data: bytes) -> OutgoingRtp:
             now = self._clock()
             packet = OutgoingRtp.parse(data)
             at: float | None = None
@@ -277,6 +315,7 @@ class TransportSeam:
             sent_at = self._clock()
             for step in self.steps:
                 step.sent(packet, len(out), sent_at)
+            return packet
 
         async def handle_rtcp_data(data: bytes) -> None:
             if self.steps:
