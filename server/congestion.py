@@ -13,7 +13,8 @@ is backed up (:meth:`ViewerCongestion.congested`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
 
 from cloudarcade.cc import CcState, Pacer, create_controller
 from cloudarcade.cc.steps import SendSideCongestion
@@ -38,6 +39,11 @@ SKIP_QUEUEING_S = 0.025
 # keeps the queue standing (LTE's 4 Mbit/s spells) can overstate.
 SKIP_STANDING_S = 0.050
 MAX_SKIPPED = 5  # frames in a row, for the session; the sixth is sent whatever the estimate
+# A viewer not heard of for this long is stalled (a suspended tab, a dead link),
+# not congested: while another viewer is still heard, it no longer holds the
+# session's frames back. Its silence reads as an ever-growing queue, so it kept
+# every viewer at one frame in six until its liveness timeout (10 s) closed it.
+STALLED_S = 1.0
 
 
 class SkipRun:
@@ -62,6 +68,24 @@ class SkipRun:
             return False  # never freeze the picture for long
         self._run += 1
         return True
+
+
+class Congestion(Protocol):
+    def congested(self, now: float) -> bool: ...
+
+
+def link_full(viewers: Iterable[tuple[float, Congestion]], now: float) -> bool:
+    """Whether to hold the session's next frame back: some viewer is congested.
+
+    ``viewers``: (when the viewer was last heard of, its congestion control).
+    Viewers not heard of for :data:`STALLED_S` count only when no viewer is
+    heard: skipping frames for a stalled viewer does not help it, and would
+    starve everyone else.
+    """
+    everyone = list(viewers)
+    heard = [c for last, c in everyone if now - last < STALLED_S]
+    deciding = heard if heard else [c for _, c in everyone]
+    return any(c.congested(now) for c in deciding)
 
 
 class ViewerCongestion:

@@ -29,7 +29,7 @@ from cloudarcade.metrics import METRICS, Metrics, NetsimMetrics, SessionMetrics
 from cloudarcade.metrics.definitions import RATE_LIMITED
 from cloudarcade.netsim import Profile
 from cloudarcade.protocol import FrameTiming
-from cloudarcade.server.congestion import SkipRun
+from cloudarcade.server.congestion import SkipRun, link_full
 from cloudarcade.server.games import Game, create_game, game_class
 from cloudarcade.server.ladder import Ladder, Rung, build_rungs
 from cloudarcade.server.lifecycle import (
@@ -229,9 +229,10 @@ class GameSession:
     def _link_full(self) -> bool:
         """Called by the encoder thread: skip this frame rather than queue it."""
         now = time.monotonic()
-        return self._skips.allow(any(
-            v.congestion is not None and v.congestion.congested(now)
-            for v in list(self.viewers.values())
+        return self._skips.allow(link_full(
+            ((v.liveness.last_heard, v.congestion)
+             for v in list(self.viewers.values()) if v.congestion is not None),
+            now,
         ))
 
     def request_keyframe(self, reason: str) -> None:
