@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 
-from cloudarcade.cc.fec_policy import FecPolicy
+from cloudarcade.cc.fec_policy import MAX_PARITY_RATIO, FecPolicy
 from cloudarcade.cc.steps import SendSideCongestion
 from cloudarcade.metrics import SessionMetrics
 from cloudarcade.rtc import fec_sdp
@@ -43,7 +43,8 @@ class ViewerFec:
         self._viewer = viewer
         encoder = FecEncoder(media_ssrc=media_ssrc, ssrc=params.ssrc,
                              payload_type=params.payload_type,
-                             sequence_number=random.randrange(1 << 16))
+                             sequence_number=random.randrange(1 << 16),
+                             max_ratio=MAX_PARITY_RATIO)
         self.step = FecSend(encoder, self._columns, on_parity=metrics.fec_parity)
 
     @classmethod

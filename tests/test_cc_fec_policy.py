@@ -57,6 +57,14 @@ def test_single_losses_need_one_column_and_the_cap_holds() -> None:
     assert long.mean_burst == pytest.approx(10.0) and long.columns() == 3
 
 
+def test_until_a_few_bursts_are_seen_the_cap_is_used() -> None:
+    policy = FecPolicy(max_columns=6)
+    lost = [False] * 400
+    lost[100] = lost[101] = True  # the loss turns it on; one burst says little
+    _feed(policy, lost, 0, 0.0)
+    assert policy.active and policy.columns() == 6
+
+
 def test_a_loss_reported_again_counts_once() -> None:
     policy = FecPolicy()
     results = [PacketResult(seq, 1200, 0.0, None if seq == 5 else 0.01) for seq in range(10)]

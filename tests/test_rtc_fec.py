@@ -167,6 +167,17 @@ def test_encoder_sends_nothing_while_off_and_ignores_other_ssrcs() -> None:
     assert encoder.parity_bytes > 0 and encoder.media_bytes > 0
 
 
+@pytest.mark.parametrize(("count", "expected"), [(1, 1), (2, 1), (3, 2), (7, 4), (12, 5)])
+def test_max_ratio_caps_parity_per_frame_packet(count: int, expected: int) -> None:
+    encoder = FecEncoder(media_ssrc=MEDIA_SSRC, ssrc=FEC_SSRC, payload_type=FEC_PT,
+                         max_ratio=0.5)
+    encoder.columns = 5
+    parity: list[bytes] = []
+    for i in range(count):
+        parity += encoder.push(_rtp(i, marker=i == count - 1, payload=b"p" * (i + 1)))
+    assert len(parity) == expected
+
+
 def test_a_gap_in_the_frame_leaves_it_unprotected() -> None:
     encoder = FecEncoder(media_ssrc=MEDIA_SSRC, ssrc=FEC_SSRC, payload_type=FEC_PT)
     encoder.columns = 3

@@ -10,7 +10,11 @@ steady-10m never gets there and pays nothing) and off again below
 longer than ``m`` (which interleaved XOR cannot rebuild) at most ``residual``
 of the time, taking burst lengths as geometric with the measured mean (as
 Gilbert-Elliott loss makes them): ``(1 - 1/mean) ** m <= residual``, capped
-at ``max_columns``. On 5g-congested (mean burst 3.3) that is 5 columns.
+at ``max_columns``; until ``MIN_BURSTS`` bursts are seen, the cap. On
+5g-congested (mean burst 3.3) that is 5 columns. A frame gets at most half as
+many parity packets as it has media packets (:data:`MAX_PARITY_RATIO`): at
+8 Mbit/s and 720p60 a frame is 10-14 packets, and without that cap the parity
+of small frames took half the target and the ladder stepped down to 540p.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ WINDOW_S = 10.0
 RESIDUAL = 0.2
 MAX_COLUMNS = 6
 MIN_PACKETS = 100.0  # the loss is not judged on fewer (decayed) packets
+MIN_BURSTS = 3.0  # the burst length is not judged on fewer (decayed) bursts
+# Parity packets per media packet of a frame, at most (FecEncoder.max_ratio).
+MAX_PARITY_RATIO = 0.5
 
 
 class FecPolicy:
@@ -98,6 +105,8 @@ class FecPolicy:
         """Parity packets per frame: 0 while the loss is low."""
         if not self.active:
             return 0
+        if self._bursts < MIN_BURSTS:
+            return self.max_columns  # the burst length is not known yet: assume long
         mean = self.mean_burst
         if mean <= 1.0:
             return 1

@@ -35,6 +35,7 @@ zero-padded to the longest.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -197,15 +198,20 @@ def rebuild(parity: Parity, others: Sequence[MediaPacket], sequence_number: int)
 class FecEncoder:
     """Collects one media SSRC's packets; at each frame's marker, returns its parity packets.
 
-    ``columns`` (0: off) is read at each frame's first packet. Parity packets
-    are RTP packets of their own ``ssrc`` and ``payload_type``, with their own
-    sequence numbers and the frame's timestamp.
+    ``columns`` (0: off) is read at each frame's first packet. With
+    ``max_ratio``, a frame of ``n`` packets gets at most ``ceil(n * max_ratio)``
+    parity packets (at least one). Parity packets are RTP packets of their own
+    ``ssrc`` and ``payload_type``, with their own sequence numbers and the
+    frame's timestamp.
     """
 
     def __init__(self, *, media_ssrc: int, ssrc: int, payload_type: int,
-                 sequence_number: int = 0) -> None:
+                 sequence_number: int = 0, max_ratio: float | None = None) -> None:
         if not 0 <= payload_type <= 127:
             raise ValueError(f"FEC payload type {payload_type}; expected 0..127")
+        if max_ratio is not None and not max_ratio > 0:
+            raise ValueError(f"FEC parity ratio {max_ratio}; expected > 0")
+        self.max_ratio = max_ratio
         self.media_ssrc = media_ssrc
         self.ssrc = ssrc
         self.payload_type = payload_type
@@ -244,8 +250,10 @@ class FecEncoder:
         if not self._frame_columns or not self._frame:
             return []
         timestamp = self._frame[-1].timestamp
-        out = [self._packet(parity, timestamp)
-               for parity in protect(self._frame, self._frame_columns)]
+        columns = self._frame_columns
+        if self.max_ratio is not None:
+            columns = min(columns, max(1, math.ceil(len(self._frame) * self.max_ratio)))
+        out = [self._packet(parity, timestamp) for parity in protect(self._frame, columns)]
         self._frame = []
         self.frames_protected += 1
         self.packets_sent += len(out)

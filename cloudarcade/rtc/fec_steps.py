@@ -31,8 +31,9 @@ logger = logging.getLogger(__name__)
 
 # The media share is measured over about this long.
 _SHARE_WINDOW_S = 1.0
-# Never give parity more than half the target, whatever a frame's size makes it cost.
-MIN_MEDIA_SHARE = 0.5
+# Never give parity more than this much of the target, whatever frame sizes make it cost
+# (the policy's MAX_PARITY_RATIO keeps it near a third).
+MIN_MEDIA_SHARE = 0.6
 
 
 class FecSend(TransportStep):
