@@ -40,6 +40,9 @@ async def test_every_private_member_the_seams_use_exists() -> None:
         contract.require(transceiver.receiver, contract.RECEIVER_ATTRIBUTES)
         contract.require(transceiver.sender, contract.SENDER_ATTRIBUTES)
         contract.require(transceiver.sender.transport, contract.TRANSPORT_ATTRIBUTES)
+        contract.require(transceiver.receiver.transport, contract.ROUTER_ATTRIBUTES)
+        # FEC's ReceiverSeam.route calls the router's register_receiver.
+        assert callable(transceiver.receiver.transport._rtp_router.register_receiver)
         contract.require(transceiver, contract.TRANSCEIVER_ATTRIBUTES)
     finally:
         await pc.close()
