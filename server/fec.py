@@ -75,9 +75,11 @@ class ViewerFec:
         if columns != self.step.columns:
             self._metrics.fec_columns(self._viewer, columns)
             policy = self.policy
-            logger.info("viewer %d: FEC %d parity packets a frame (loss %.2f %%, mean burst "
-                        "%.1f packets)", self._viewer, columns, policy.loss * 100,
-                        policy.mean_burst)
+            # On and off at INFO; the count moves with the burst estimate, at DEBUG.
+            level = logging.INFO if not columns or not self.step.columns else logging.DEBUG
+            logger.log(level, "viewer %d: FEC %d parity packets a frame (loss %.2f %%, mean "
+                       "burst %.1f packets)", self._viewer, columns, policy.loss * 100,
+                       policy.mean_burst)
         return columns
 
     def close(self) -> None:
