@@ -59,7 +59,8 @@ class ViewerFec:
                 or not fec_sdp.offered(offer_sdp)):
             return None, answer_sdp
         params = fec_sdp.choose(offer_sdp, answer_sdp)
-        fec = cls(params, media_ssrc=media_ssrc, metrics=metrics, viewer=viewer)
+        fec = cls(params, media_ssrc=media_ssrc, metrics=metrics, viewer=viewer,
+                  policy=FecPolicy(always=mode == "on"))
         congestion.on_results.append(fec.policy.on_results)
         logger.info("viewer %d: FEC parity as payload type %d, SSRC %d", viewer,
                     params.payload_type, params.ssrc)

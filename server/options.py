@@ -25,8 +25,8 @@ OFFER_FIELDS = ("sdp", "type", "role", "join", "token")
 OPTION_FIELDS = ("game", "resolution", "fps", "codec", "bitrate", "stack", "cc", "ladder",
                  "fec", "seed", "profile")
 # FEC parity for clients that ask for it (docs/fec.md): auto (while the link loses
-# packets) or off.
-FEC_MODES = ("auto", "off")
+# packets), on (always) or off.
+FEC_MODES = ("auto", "on", "off")
 SWITCH = {"on": True, "off": False}
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160
 

@@ -57,6 +57,15 @@ def test_single_losses_need_one_column_and_the_cap_holds() -> None:
     assert long.mean_burst == pytest.approx(10.0) and long.columns() == 3
 
 
+def test_always_is_on_from_the_start_and_stays_on_without_loss() -> None:
+    policy = FecPolicy(always=True, max_columns=4)
+    assert policy.columns() == 4  # no burst seen yet: the cap
+    _feed(policy, [i % 300 < 2 for i in range(3000)], 0, 0.0)
+    assert policy.columns() == 3  # bursts of 2: 0.5 ** 3 <= 0.2, the count follows them
+    _feed(policy, [False] * 40_000, 3000, 100.0)
+    assert policy.active and policy.columns() >= 1
+
+
 def test_until_a_few_bursts_are_seen_the_cap_is_used() -> None:
     policy = FecPolicy(max_columns=6)
     lost = [False] * 400

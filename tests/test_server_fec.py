@@ -48,7 +48,7 @@ def test_only_an_offer_that_asks_with_transport_cc_and_auto_gets_it(
     assert fec is not None and fec_sdp.from_answer(answer) == fec.params
     assert fec.params.payload_type not in (96, 97)
     assert congestion.on_results == [fec.policy.on_results]
-    with pytest.raises(ValueError, match="fec mode 'sometimes'; expected one of auto, off"):
+    with pytest.raises(ValueError, match="fec mode 'sometimes'; expected one of auto, on, off"):
         _negotiate("sometimes", asked, _congestion(), metrics)
 
 

@@ -6,8 +6,9 @@ keeps two figures, both decaying with a time constant of ``window`` seconds:
 the loss fraction and the mean length of a loss burst. FEC turns on once the
 loss reaches ``on_loss`` (0.2 %: a lossless profile such as ideal or
 steady-10m never gets there and pays nothing) and off again below
-``off_loss``. The column count ``m`` is the smallest that leaves a burst
-longer than ``m`` (which interleaved XOR cannot rebuild) at most ``residual``
+``off_loss``; with ``always`` (``--fec on``) it is on from the start. The
+column count ``m`` is the smallest that leaves a burst longer than ``m``
+(which interleaved XOR cannot rebuild) at most ``residual``
 of the time, taking burst lengths as geometric with the measured mean (as
 Gilbert-Elliott loss makes them): ``(1 - 1/mean) ** m <= residual``, capped
 at ``max_columns``; until ``MIN_BURSTS`` bursts are seen, the cap. On
@@ -29,7 +30,7 @@ OFF_LOSS = 0.001
 WINDOW_S = 10.0
 RESIDUAL = 0.2
 MAX_COLUMNS = 6
-MIN_PACKETS = 100.0  # the loss is not judged on fewer (decayed) packets
+MIN_PACKETS = 50.0  # the loss is not judged on fewer (decayed) packets
 MIN_BURSTS = 3.0  # the burst length is not judged on fewer (decayed) bursts
 # Parity packets per media packet of a frame, at most (FecEncoder.max_ratio).
 MAX_PARITY_RATIO = 0.5
@@ -46,6 +47,7 @@ class FecPolicy:
         window: float = WINDOW_S,
         residual: float = RESIDUAL,
         max_columns: int = MAX_COLUMNS,
+        always: bool = False,
     ) -> None:
         if not 0 <= off_loss <= on_loss <= 1:
             raise ValueError(f"FEC loss thresholds on {on_loss} / off {off_loss}: "
@@ -61,7 +63,9 @@ class FecPolicy:
         self.window = window
         self.residual = residual
         self.max_columns = max_columns
-        self.active = False
+        # On whatever the loss (``--fec on``): only the column count follows it.
+        self.always = always
+        self.active = always
         self._lost = 0.0
         self._total = 0.0
         self._bursts = 0.0
@@ -98,7 +102,7 @@ class FecPolicy:
         if self._total >= MIN_PACKETS:
             if not self.active and self.loss >= self.on_loss:
                 self.active = True
-            elif self.active and self.loss < self.off_loss:
+            elif self.active and self.loss < self.off_loss and not self.always:
                 self.active = False
 
     def columns(self) -> int:

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from cloudarcade import runtime
 from cloudarcade.commands import bench_capacity
-from cloudarcade.server.options import STACKS, OptionError, parse_choice
+from cloudarcade.server.options import FEC_MODES, STACKS, OptionError, parse_choice
 from cloudarcade.server.options import parse_game as _parse_game
 
 if TYPE_CHECKING:
@@ -53,9 +53,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--ladder", default="on", choices=("on", "off"),
                         help="the server steps the resolution and frame rate down when the "
                              "controller's target is too low for them (default on)")
-    parser.add_argument("--fec", default="auto", choices=("auto", "off"),
-                        help="FEC parity for the headless client's video while the link "
-                             "loses packets (default auto; docs/fec.md)")
+    parser.add_argument("--fec", default="auto", choices=FEC_MODES,
+                        help="FEC parity for the headless client's video: auto while the "
+                             "link loses packets, on always, off never (default auto; "
+                             "docs/fec.md)")
     parser.add_argument("--probes", type=int, default=80, help="probes per profile and cell")
     parser.add_argument("--probe-interval", type=float, default=0.15,
                         help="mean seconds between probes (jittered ±50%%)")

@@ -45,8 +45,8 @@ def add_session_arguments(parser: argparse.ArgumentParser, *, defaults: bool) ->
                              "target is too low for them (with --cc gcc; default on)")
     parser.add_argument("--fec", default=d.fec if d else None, choices=FEC_MODES,
                         help="FEC parity for the video of clients that ask for it (the Python "
-                             "client): auto sends it while the link loses packets, off never "
-                             "(default auto; docs/fec.md)")
+                             "client): auto sends it while the link loses packets, on always, "
+                             "off never (default auto; docs/fec.md)")
     parser.add_argument("--seed", default=d.seed if d else None, help="game seed")
 
 
