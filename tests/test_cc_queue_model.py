@@ -134,16 +134,6 @@ def test_a_warning_holds_frames_back_but_is_no_verdict() -> None:
     assert model.predict_warned(1.05) == unwarned < 0.1
 
 
-def test_a_long_silence_holds_frames_back_before_it_cuts_the_rate() -> None:
-    model = QueuePredictor()
-    steady(model, rate=4 * M, until=2.0)
-    # Hear nothing from here on (the link stopped); the usual lag is 30-55 ms.
-    held = next(t / 1000 for t in range(2000, 2300) if model.predict_warned(t / 1000) > 0)
-    cut = next(t / 1000 for t in range(2000, 2300) if model.predict(t / 1000) > 0)
-    assert held < cut
-    assert cut - held >= 0.02  # the 95th percentile of the lags, not the median + 50 ms
-
-
 def test_loss_is_counted_over_half_a_second_not_one_burst() -> None:
     loss = LossBasedControl(initial=4 * M, min_rate=0.1 * M, max_rate=10 * M)
     # A burst of 3 in 20 (15 %) then clean packets, all within half a second.

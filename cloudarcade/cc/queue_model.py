@@ -46,13 +46,6 @@ _TRAIN_TRUSTED_BELOW = 0.75  # the newest trains count below this fraction of th
 # Two of our receiver's feedback intervals (cc/feedback.py): jitter on the way
 # there and back (5g-congested: 8 ms each way) moves the lag by more than one.
 _SILENCE_MARGIN_S = 0.050
-# Holding frames back needs less proof than cutting the rate: a silence longer
-# than 95 % of the recent lags, by this much. On lte the trace stops for 52 ms
-# and then crawls for 50 more, and the sender, waiting for the median lag plus
-# 50 ms, kept sending 8 Mbit/s into it for 125 ms: 8 frames queued, 230 ms trip.
-# The 95th percentile follows the jitter of the path (wide on 5g-congested).
-_WARNED_SILENCE_QUANTILE = 0.95
-_WARNED_SILENCE_MARGIN_S = 0.010
 
 
 class QueuePredictor:
@@ -73,7 +66,6 @@ class QueuePredictor:
         self.floor = 0.0
         self._lags: deque[tuple[float, float]] = deque()  # (time, feedback lag)
         self.lag = 0.0  # the usual time from sending a packet to hearing of it
-        self.lag_high = 0.0  # a long one (the 95th percentile)
 
     def on_sent(self, size: int, now: float) -> None:
         self._total += size
@@ -111,9 +103,7 @@ class QueuePredictor:
         self._lags.append((now, now - newest))
         while self._lags[0][0] < now - _FLOOR_WINDOW_S:
             self._lags.popleft()
-        lags = sorted(lag for _, lag in self._lags)
-        self.lag = statistics.median(lags)
-        self.lag_high = lags[min(int(_WARNED_SILENCE_QUANTILE * len(lags)), len(lags) - 1)]
+        self.lag = statistics.median(lag for _, lag in self._lags)
         self._readings.append((newest, queueing))
         while self._readings[0][0] < newest - _FLOOR_WINDOW_S:
             self._readings.popleft()
@@ -156,17 +146,13 @@ class QueuePredictor:
 
     def predict_warned(self, now: float) -> float:
         """:meth:`predict`, or more if the newest train, not yet confirmed by a
-        second, is news of a drop, or if nothing has been heard for longer than
-        almost ever before: the figure to hold frames back by (a frame held back
-        costs one frame interval; a rate cut on jitter costs seconds)."""
+        second, is news of a drop: the figure to hold frames back by (a frame held
+        back costs one frame interval; a rate cut on jitter costs seconds)."""
         rate = self.rate
         warning = self._warning
         predicted = self._predict(now, rate)
         if warning is not None and rate is not None and warning < _TRAIN_TRUSTED_BELOW * rate:
             predicted = max(predicted, self._predict(now, warning))
-        if self._anchor is not None:
-            silence = now - self._anchor[0] - self.lag_high - _WARNED_SILENCE_MARGIN_S
-            predicted = max(predicted, silence)
         return predicted
 
     def _predict(self, now: float, rate: float | None) -> float:
