@@ -16,6 +16,8 @@ from cloudarcade.rtc.packet import OutgoingRtp
 from cloudarcade.rtc.seam import ReceiverSeam, ReceiveStep, RtpIn, TransportSeam, TransportStep
 from cloudarcade.rtc.steps import Statistics
 
+from .seam_fakes import RecordingTransport
+
 H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
 MEDIA_SSRC, FEC_SSRC, FEC_PT = 1234, 777, 120
 
@@ -26,17 +28,6 @@ def _packet(seq: int, marker: bool, payload: bytes, *, ssrc: int = MEDIA_SSRC,
     packet.marker = int(marker)
     packet.payload = payload
     return packet
-
-
-class _Transport:
-    def __init__(self) -> None:
-        self.out: list[bytes] = []
-
-    async def _send_rtp(self, data: bytes) -> None:
-        self.out.append(data)
-
-    async def _handle_rtcp_data(self, data: bytes) -> None:
-        pass
 
 
 class _Numbering(TransportStep):
@@ -52,7 +43,7 @@ class _Numbering(TransportStep):
 
 
 async def test_parity_follows_the_marker_packet_through_every_step() -> None:
-    transport = _Transport()
+    transport = RecordingTransport()
     seam = TransportSeam(transport, clock=lambda: 1.0)  # type: ignore[arg-type]
     numbering = _Numbering()
     columns = [2]

@@ -17,6 +17,8 @@ from cloudarcade.rtc.packet import OutgoingRtp
 from cloudarcade.rtc.seam import ReceiverSeam, ReceiveStep, RtpIn, TransportSeam, TransportStep
 from cloudarcade.rtc.steps import RtxUnwrap, Statistics
 
+from .seam_fakes import RecordingTransport
+
 H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
 RTX = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=103,
                             parameters={"apt": 102})
@@ -103,19 +105,6 @@ def test_nack_at_once_then_retry_and_pli_when_a_frame_is_given_up() -> None:
     assert sent == [] and nack.tracker.missing == 0 and reassembly.plis_sent == 1
 
 
-class _Transport:
-    """Only the two methods TransportSeam wraps."""
-
-    def __init__(self) -> None:
-        self.out: list[bytes] = []
-
-    async def _send_rtp(self, data: bytes) -> None:
-        self.out.append(data)
-
-    async def _handle_rtcp_data(self, data: bytes) -> None:
-        pass
-
-
 class _Stamp(TransportStep):
     def __init__(self) -> None:
         self.sent_sizes: list[int] = []
@@ -129,7 +118,7 @@ class _Stamp(TransportStep):
 
 
 async def test_transport_seam_hands_rtp_to_steps_and_passes_rtcp_through() -> None:
-    transport = _Transport()
+    transport = RecordingTransport()
     seam = TransportSeam(transport, clock=lambda: 1.0)  # type: ignore[arg-type]
     step = _Stamp()
     seam.steps.append(step)
