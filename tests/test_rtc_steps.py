@@ -158,3 +158,67 @@ async def test_receiver_seam_keeps_aiortcs_enabled_check_and_source_tracking() -
         seam.close()
     finally:
         await pc.close()
+
+
+class _Broken(TransportStep, ReceiveStep):
+    """Raises on its first packet each way, then behaves."""
+
+    def __init__(self) -> None:
+        self.failed: set[str] = set()
+
+    def _once(self, what: str) -> None:
+        if what not in self.failed:
+            self.failed.add(what)
+            raise RuntimeError(f"broken {what}")
+
+    def send(self, packet: OutgoingRtp, now: float) -> float | None:
+        self._once("send")
+        packet.set_extension(5, b"\x01")
+        return None
+
+    def rtcp_received(self, data: bytes, now: float) -> bytes | None:
+        self._once("rtcp")
+        return b""
+
+    def rtp(self, item: RtpIn, now: float) -> RtpIn | None:
+        self._once("rtp")
+        return item
+
+
+async def test_a_step_that_raises_costs_one_packet_not_the_session() -> None:
+    transport = RecordingTransport()
+    passed_on: list[bytes] = []
+
+    async def aiortc_rtcp(data: bytes) -> None:
+        passed_on.append(data)
+
+    transport._handle_rtcp_data = aiortc_rtcp  # type: ignore[method-assign]
+    seam = TransportSeam(transport, clock=lambda: 1.0)  # type: ignore[arg-type]
+    broken = _Broken()
+    seam.steps.append(broken)
+    seam.install()
+    first, second = (_packet(seq, 0, True, b"abc").serialize(_map()) for seq in (1, 2))
+    await transport._send_rtp(first)  # the step raises: out as aiortc serialized it
+    await transport._send_rtp(second)  # and the seam still works
+    assert transport.out[0] == first
+    assert OutgoingRtp.parse(transport.out[1]).extensions == {5: b"\x01"}
+    rtcp = bytes(RtcpPsfbPacket(fmt=1, ssrc=1, media_ssrc=2))
+    await transport._handle_rtcp_data(rtcp)  # raises: aiortc still gets it
+    await transport._handle_rtcp_data(rtcp)  # taken out, as the step says
+    assert passed_on == [rtcp]
+    assert seam.errors.count == 2
+
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+        receive = ReceiverSeam(receiver, clock=lambda: 5.0)
+        after = _Recorder()
+        receive.steps += [_Broken(), after]
+        receive.install()
+        await receiver._handle_rtp_packet(_packet(1, 0, True, b"x"), arrival_time_ms=0)
+        await receiver._handle_rtp_packet(_packet(2, 0, True, b"x"), arrival_time_ms=0)
+        assert after.seen == [(2, 5.0)]  # the first was dropped, the second went on
+        assert receive.errors.count == 1
+        receive.close()
+    finally:
+        await pc.close()

@@ -19,12 +19,20 @@ seam does the sending and arms the one timer.
   raw incoming RTCP before aiortc parses it. Steps may set header extensions,
   delay a packet (a pacer) and add packets after it (FEC parity); a packet no
   step changes goes out as aiortc serialized it.
+
+A step that raises must not take aiortc's loops down with it: an exception
+out of ``_handle_rtp_packet`` or ``_handle_rtcp_data`` ends the DTLS
+transport's receive loop, and out of ``_send_rtp`` the sender's, and the
+session is dead. Each seam catches what its steps raise (:class:`StepErrors`:
+counted, logged at most once a second): the packet is dropped on the
+receive side and goes out unchanged on the send side.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -39,6 +47,25 @@ from cloudarcade.rtc import contract
 from cloudarcade.rtc.packet import Feedback, OutgoingRtp
 
 Clock = Callable[[], float]
+
+logger = logging.getLogger(__name__)
+
+
+class StepErrors:
+    """What a seam's steps raised: counted, and logged with the traceback at most
+    once a second (a broken step would otherwise log every packet)."""
+
+    def __init__(self, seam: str) -> None:
+        self.seam = seam
+        self.count = 0
+        self._logged: float | None = None
+
+    def record(self, what: str, now: float) -> None:
+        """Call from an ``except`` block."""
+        self.count += 1
+        if self._logged is None or now - self._logged >= 1.0:
+            self._logged = now
+            logger.exception("%s: a step failed (%s); %d so far", self.seam, what, self.count)
 
 
 # Receive side -----------------------------------------------------------------
@@ -103,6 +130,7 @@ class ReceiverSeam:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._closed = False
+        self.errors = StepErrors("receiver seam")
 
     # aiortc's private state, by reference (pinned version, checked above).
     @property
@@ -153,7 +181,10 @@ class ReceiverSeam:
             return
         # getSynchronizationSources() reads this (wall-clock datetimes, as aiortc keeps them).
         self._active_ssrc[packet.ssrc] = current_datetime()
-        self._run(RtpIn(packet, self.codecs.get(packet.payload_type)), 0, now)
+        try:
+            self._run(RtpIn(packet, self.codecs.get(packet.payload_type)), 0, now)
+        except Exception:
+            self.errors.record(f"RTP seq {packet.sequence_number} dropped", now)
         await self._service(now)
 
     def _run(self, item: RtpIn | None, start: int, now: float) -> None:
@@ -170,7 +201,11 @@ class ReceiverSeam:
 
     async def _service(self, now: float) -> None:
         """Send what the steps have due, then arm the one timer."""
-        feedback = [fb for step in self.steps for fb in step.poll(now)]
+        try:
+            feedback = [fb for step in self.steps for fb in step.poll(now)]
+        except Exception:
+            self.errors.record("poll", now)
+            feedback = []
         ssrc = self._rtcp_ssrc
         if ssrc is not None:  # unknown until negotiated; aiortc drops feedback too
             for fb in feedback:
@@ -222,14 +257,18 @@ class SenderSeam:
         self.sender = sender
         self.steps: list[RtcpStep] = []
         self._clock = clock
+        self.errors = StepErrors("sender seam")
 
     def install(self) -> None:
         original: Callable[[AnyRtcpPacket], Awaitable[None]] = self.sender._handle_rtcp_packet
 
         async def handle(packet: AnyRtcpPacket) -> None:
             now = self._clock()
-            for step in self.steps:
-                step.rtcp(packet, now)
+            try:
+                for step in self.steps:
+                    step.rtcp(packet, now)
+            except Exception:
+                self.errors.record(type(packet).__name__, now)
             await original(packet)
 
         self.sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
@@ -281,6 +320,7 @@ class TransportSeam:
         self.transport = transport
         self.steps: list[TransportStep] = []
         self._clock = clock
+        self.errors = StepErrors("transport seam")
 
     def install(self) -> None:
         transport = self.transport
@@ -295,35 +335,56 @@ class TransportSeam:
                 await send_original(data)
                 return
             packet = await send_one(data)
+            if packet is None:
+                return
             now = self._clock()
-            for step in self.steps:
-                for extra in step.follow(packet, now):
-                    await send_one(extra)
+            try:
+                extras = [extra for step in self.steps for extra in step.follow(packet, now)]
+            except Exception:
+                self.errors.record("follow", now)
+                extras = []
+            for extra in extras:
+                await send_one(extra)
 
-        async def send_one(data: bytes) -> OutgoingRtp:
+        async def send_one(data: bytes) -> OutgoingRtp | None:
+            """Send ``data`` through the steps; None when a step failed on it (it
+            went out as aiortc serialized it)."""
             now = self._clock()
-            packet = OutgoingRtp.parse(data)
             at: float | None = None
-            for step in self.steps:
-                wanted = step.send(packet, now)
-                if wanted is not None and (at is None or wanted > at):
-                    at = wanted
+            try:
+                packet = OutgoingRtp.parse(data)
+                for step in self.steps:
+                    wanted = step.send(packet, now)
+                    if wanted is not None and (at is None or wanted > at):
+                        at = wanted
+                out = bytes(packet)
+            except Exception:
+                self.errors.record("send: the packet went out unchanged", now)
+                await send_original(data)
+                return None
             if at is not None and at > now:
                 await asyncio.sleep(at - now)
-            out = bytes(packet)
             await send_original(out)
             sent_at = self._clock()
-            for step in self.steps:
-                step.sent(packet, len(out), sent_at)
+            try:
+                for step in self.steps:
+                    step.sent(packet, len(out), sent_at)
+            except Exception:
+                self.errors.record("sent", sent_at)
             return packet
 
         async def handle_rtcp_data(data: bytes) -> None:
             if self.steps:
                 now = self._clock()
-                for step in self.steps:
-                    replaced = step.rtcp_received(data, now)
-                    if replaced is not None:
-                        data = replaced
+                original = data
+                try:
+                    for step in self.steps:
+                        replaced = step.rtcp_received(data, now)
+                        if replaced is not None:
+                            data = replaced
+                except Exception:
+                    self.errors.record("incoming RTCP passed on unchanged", now)
+                    data = original
             if data:
                 await rtcp_original(data)
 
