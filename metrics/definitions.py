@@ -258,6 +258,12 @@ class Metrics:
             " stale (a newer event for the same key was already applied).",
             (*s, "reason"),
         )
+        self.rtc_step_errors = counter(
+            "rtc_step_errors",
+            "Exceptions a seam caught from its steps (the packet dropped or passed on"
+            " unchanged), by kind of seam: transport, sender.",
+            (*s, "kind"),
+        )
         self.inputs_rejected = counter(
             "inputs_rejected", "Input messages rejected, by reason.", (*s, "reason")
         )

@@ -92,6 +92,7 @@ class SessionMetrics:
         self._inputs = m.inputs_received.labels(*lv)
         self._rejected = {r: m.inputs_rejected.labels(*lv, r) for r in input_reject_reasons()}
         self._discarded = {r: m.inputs_discarded.labels(*lv, r) for r in INPUT_DISCARD_REASONS}
+        self._step_errors = {r: m.rtc_step_errors.labels(*lv, r) for r in ("transport", "sender")}
         self._apply_delay_s = m.input_apply_delay_seconds.labels(*lv)
 
         self._decode_s = m.client_decode_seconds.labels(*lv)
@@ -257,6 +258,10 @@ class SessionMetrics:
     def input_discarded(self, reason: str) -> None:
         """A key event copy not applied: one of ``INPUT_DISCARD_REASONS``."""
         _pick(self._discarded, reason, "input discard reason").inc()
+
+    def step_error(self, seam: str) -> None:
+        """A seam caught an exception from one of its steps: "transport" or "sender"."""
+        _pick(self._step_errors, seam, "seam kind").inc()
 
     def input_rejected(self, reason: str) -> None:
         """An input refused: a ``cloudarcade.protocol.REJECT_REASONS`` value or "rate_limited"."""

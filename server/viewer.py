@@ -139,6 +139,7 @@ class Viewer:
         if transport_steps:
             seam = TransportSeam(transceiver.sender.transport)
             seam.steps += transport_steps
+            seam.errors.on_error = lambda: self.session.metrics.step_error("transport")
             seam.install()
         if self.congestion is not None and extensions.TRANSPORT_CC in extension_ids:
             sdp = add_transport_cc_feedback(sdp, offer.sdp)
@@ -175,6 +176,7 @@ class Viewer:
             NackReceived(self.session.metrics.nack),
             *self.session.stack.rtcp_steps(),
         ]
+        seam.errors.on_error = lambda: self.session.metrics.step_error("sender")
         seam.install()
 
     def _cc_update(self, state: CcState) -> None:

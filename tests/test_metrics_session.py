@@ -41,6 +41,7 @@ def simulate(metrics: Metrics) -> None:
     s.rtcp(None, 0.0)
     s.nack(3)
     s.pli()
+    s.step_error("transport")
     s.bitrate(8e6, 7.2e6)
     s.client_report(
         decode_s=[0.002, 0.003],
@@ -88,6 +89,7 @@ def test_session_counts_and_cleans_up() -> None:
     assert sample_value(r, "cloudarcade_encoded_bytes_total", **lv) == 120 * 12_000 + 40_000
     assert sample_value(r, "cloudarcade_rtp_packets_sent_total", **lv) == 1202
     assert sample_value(r, "cloudarcade_keyframes_total", reason="pli", **lv) == 1
+    assert sample_value(r, "cloudarcade_rtc_step_errors_total", kind="transport", **lv) == 1
     assert sample_value(r, "cloudarcade_stage_seconds_count", stage="encode", **lv) == 120
     assert sample_value(r, "cloudarcade_stage_seconds_count", stage="downlink", **lv) == 1
     assert sample_value(r, "cloudarcade_input_to_photon_seconds_count", **lv) == 2

@@ -196,6 +196,8 @@ async def test_a_step_that_raises_costs_one_packet_not_the_session() -> None:
     seam = TransportSeam(transport, clock=lambda: 1.0)  # type: ignore[arg-type]
     broken = _Broken()
     seam.steps.append(broken)
+    counted: list[int] = []
+    seam.errors.on_error = lambda: counted.append(1)  # the server counts it in Prometheus
     seam.install()
     first, second = (_packet(seq, 0, True, b"abc").serialize(_map()) for seq in (1, 2))
     await transport._send_rtp(first)  # the step raises: out as aiortc serialized it
@@ -206,7 +208,7 @@ async def test_a_step_that_raises_costs_one_packet_not_the_session() -> None:
     await transport._handle_rtcp_data(rtcp)  # raises: aiortc still gets it
     await transport._handle_rtcp_data(rtcp)  # taken out, as the step says
     assert passed_on == [rtcp]
-    assert seam.errors.count == 2
+    assert seam.errors.count == 2 == len(counted)
 
     pc = RTCPeerConnection()
     try:

@@ -59,10 +59,13 @@ class StepErrors:
         self.seam = seam
         self.count = 0
         self._logged: float | None = None
+        self.on_error: Callable[[], None] | None = None  # a metric, say
 
     def record(self, what: str, now: float) -> None:
         """Call from an ``except`` block."""
         self.count += 1
+        if self.on_error is not None:
+            self.on_error()
         if self._logged is None or now - self._logged >= 1.0:
             self._logged = now
             logger.exception("%s: a step failed (%s); %d so far", self.seam, what, self.count)
