@@ -48,9 +48,14 @@ _DRAIN_S = 0.5
 _MIN_BETA = 0.5
 # Over-use without waiting for the trendline: the queue a packet sent now would
 # meet (the feedback carried forward by what was sent since, cc/queue_model.py)
-# is past this. Two frame intervals at 60 fps; the trendline needs a dozen
-# packet groups, and by then a 20 -> 3 Mbit/s drop has queued 300 ms.
-_FAST_OVERUSE_S = 0.030
+# is past this (above its usual level: jitter does not count). The trendline
+# needs a dozen packet groups, and by then a 20 -> 3 Mbit/s drop has queued
+# 300 ms. At 30 ms, the additive increase later in dip's 3 Mbit/s walked the
+# target past the link and a 44-50 ms queue (a frame's own 13 ms included)
+# stood until this fired; at 20 ms it stayed under 30 (drain 0.96 and 1.26 s
+# against 3.2 s and never), with no loss of rate on 5g-congested's jitter
+# (two side-by-side runs; docs/congestion.md).
+_FAST_OVERUSE_S = 0.020
 
 
 class GccController(CongestionController):
