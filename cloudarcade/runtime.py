@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import resource
 import signal
@@ -52,7 +53,15 @@ async def _cancel_on_signals(main: Coroutine[Any, Any, T]) -> T:
 
 
 def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = True) -> T:
-    """Run ``main`` to completion; SIGINT/SIGTERM cancel it so it can clean up."""
+    """Run ``main`` to completion; SIGINT/SIGTERM cancel it so it can clean up.
+
+    Everything allocated so far (modules, the app) is moved out of the cyclic
+    garbage collector's way first (``gc.freeze``): a full collection walks
+    every tracked object, and with aiortc, PyAV, numpy and aiohttp loaded one
+    stopped the server for 59 ms in a 20 s `5g-sa` bench run, which showed up
+    as a 65 ms uplink and frames held back for the probe it fell on.
+    """
+    gc.freeze()
     factory = loop_factory() if use_uvloop else None
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(_cancel_on_signals(main))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import gc
 import logging
 import os
 import resource
@@ -257,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     _die_with_parent()
     channel = socket.socket(fileno=args.control_fd)
     engine = Engine(channel, realtime=args.realtime)
+    gc.freeze()  # a full collection would walk every module's objects (cloudarcade.runtime.run)
     engine.run()
     channel.close()
     return 0
