@@ -7,7 +7,11 @@ Renders ``--game`` at 720p60, encodes ``--frames`` frames at the ceiling
 open encoder, and closing and opening a new one at the lower rate (aiortc's
 way) — and prints, per way: the rate reached after the switch, frames until
 the frame size settles, keyframes, the biggest frame and the time the switch
-itself took. A benchmark command: it prints figures, asserts nothing.
+itself took. Then, in place again but with ``--gap`` frames skipped at the
+switch (as the server skips them while the link is full), the size of the
+first frame after the gap against its budget, with the encoder's
+``gap_bitrate_factor`` and without it. A benchmark command: it prints
+figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ def main() -> None:
     parser.add_argument("--bitrate", type=int, default=8_000_000)
     parser.add_argument("--to", type=int, default=3_000_000)
     parser.add_argument("--frames", type=int, default=120)
+    parser.add_argument("--gap", type=int, default=5,
+                        help="frames skipped at the switch for the gap measurement")
     args = parser.parse_args()
     width, height = (int(v) for v in args.resolution.split("x"))
     frames = _frames(args.game, width, height, args.fps, 2 * args.frames)
@@ -83,6 +89,25 @@ def main() -> None:
     after = [e for f in frames[args.frames :] if (e := encoder.encode(f)) is not None]
     _report("reopen", after, args.fps, args.to, switch)
     encoder.close()
+
+    budget = args.to / 8 / args.fps
+    for factor in (None, 1.0):
+        encoder = create_encoder(args.codec, config)
+        if factor is not None:
+            encoder.gap_bitrate_factor = factor  # type: ignore[misc]  # this instance only
+        used = encoder.gap_bitrate_factor
+        step = 90_000 // args.fps
+        for i, f in enumerate(frames[: args.frames]):
+            encoder.encode(f, pts=i * step)
+        encoder.set_bitrate(args.to)
+        first = args.frames + args.gap  # the frames in between are not encoded
+        sizes = [e.size for i, f in enumerate(frames[first : first + 4], start=first)
+                 if (e := encoder.encode(f, pts=i * step)) is not None]
+        rest = ", ".join(f"{x / 1000:.1f}" for x in sizes[1:])
+        print(f"gap {args.gap:2d}  factor {used:.2f}: first frame after it "
+              f"{sizes[0] / 1000:.1f} kB, the next three {rest} kB "
+              f"(budget {budget / 1000:.1f} kB)")
+        encoder.close()
 
 
 if __name__ == "__main__":

@@ -28,9 +28,9 @@ class X264Encoder(Encoder):
     av_codec = "libx264"
     live_bitrate = True
     # After 5 frames skipped on terrain (720p60, 8 -> 2.2 Mbit/s) the next frame
-    # was 13.8 kB against a 4.6 kB budget; at a quarter of the rate, 9.0 kB, and
-    # the frames after it as without (1/8 and 1/16: no smaller). Measured with
-    # the encoder alone, frames rendered ahead (docs/congestion.md).
+    # was 14.6 kB against a 4.6 kB budget; at a quarter of the rate, 10.2 kB, and
+    # the frames after it as without. Measured with
+    # `python -m cloudarcade.bench.encoder_bitrate --to 2200000 --gap 5`.
     gap_bitrate_factor = 0.25
 
     def options(self) -> dict[str, str]:
