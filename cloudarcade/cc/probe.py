@@ -91,12 +91,10 @@ class DispersionProbe:
         self.latest = payload * 8 / spread
         times = sorted(a for a in arrivals if a is not None)
         gaps = [b - a for a, b in itertools.pairwise(times)]
-        self.latest_even = len(train) >= _EVEN_MIN_PACKETS and (
-            statistics.pstdev(gaps) < _EVEN_CV * statistics.fmean(gaps)
-        )
-        self.latest_spaced = len(train) >= _EVEN_MIN_PACKETS and (
-            statistics.median(gaps) >= _SPACED_MEDIAN * statistics.fmean(gaps)
-        )
+        if len(train) >= _EVEN_MIN_PACKETS:
+            mean = statistics.fmean(gaps)
+            self.latest_even = statistics.pstdev(gaps, mean) < _EVEN_CV * mean
+            self.latest_spaced = statistics.median(gaps) >= _SPACED_MEDIAN * mean
         self._rates.append(self.latest)
 
     @property

@@ -225,6 +225,11 @@ class FecEncoder:
         self.media_bytes = 0
         self.parity_bytes = 0
 
+    @property
+    def in_frame(self) -> bool:
+        """Whether a frame has begun and not ended: :attr:`columns` applies from the next."""
+        return self._in_frame
+
     def push(self, data: bytes) -> list[bytes]:
         """See one outgoing RTP packet (any SSRC); the parity packets to send after it."""
         if len(data) < _RTP.size or struct.unpack_from("!L", data, 8)[0] != self.media_ssrc:

@@ -69,7 +69,8 @@ class FecSend(TransportStep):
         encoder = self.encoder
         if packet.ssrc != encoder.media_ssrc:
             return []
-        encoder.columns = self._columns_for()
+        if not encoder.in_frame:  # the encoder reads the count once a frame
+            encoder.columns = self._columns_for()
         parity = encoder.push(packet.data)
         self._count(len(packet.data), parity, now)
         return parity
