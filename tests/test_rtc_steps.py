@@ -132,6 +132,43 @@ async def test_transport_seam_hands_rtp_to_steps_and_passes_rtcp_through() -> No
     assert step.sent_sizes == [len(transport.out[0])]
 
 
+class _SlowTransport(RecordingTransport):
+    """Its send takes 150 ms on the fake clock (the process descheduled mid-send)."""
+
+    def __init__(self, clock: list[float]) -> None:
+        super().__init__()
+        self.clock = clock
+        self.sent_at: list[float] = []
+
+    async def _send_rtp(self, data: bytes) -> None:
+        self.sent_at.append(self.clock[0])
+        await super()._send_rtp(data)
+        self.clock[0] += 0.150
+
+
+class _SentTimes(TransportStep):
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def sent(self, packet: OutgoingRtp, size: int, now: float) -> None:
+        self.times.append(now)
+
+
+async def test_a_packet_is_stamped_before_its_send_so_a_pause_cannot_make_it_early() -> None:
+    # A send time read after the socket write is late by any pause in between;
+    # the packet's one-way delay then reads too small, and the 10 s minimum that
+    # queueing is measured from keeps the error (docs/congestion.md).
+    clock = [10.0]
+    transport = _SlowTransport(clock)
+    seam = TransportSeam(transport, clock=lambda: clock[0])  # type: ignore[arg-type]
+    step = _SentTimes()
+    seam.steps.append(step)
+    seam.install()
+    await transport._send_rtp(_packet(1, 0, True, b"abc").serialize(_map()))
+    await transport._send_rtp(_packet(2, 0, True, b"abc").serialize(_map()))
+    assert step.times == transport.sent_at == [10.0, 10.15]
+
+
 class _Recorder(ReceiveStep):
     def __init__(self) -> None:
         self.seen: list[tuple[int, float]] = []

@@ -367,8 +367,15 @@ class TransportSeam:
                 return None
             if at is not None and at > now:
                 await asyncio.sleep(at - now)
-            await send_original(out)
+            # The time just before the send, not after: a time read late (the
+            # thread descheduled, or a GIL hand-off, between the socket write and
+            # the clock) makes the packet's one-way delay too small, and the
+            # 10 s minimum that queueing is measured from keeps that error for
+            # 10 s: a 150 ms server pause read as a 150 ms standing queue in every
+            # later feedback, and the target sat at its floor. Read early, the
+            # error is one packet's delay too large.
             sent_at = self._clock()
+            await send_original(out)
             try:
                 for step in self.steps:
                     step.sent(packet, len(out), sent_at)
