@@ -84,6 +84,8 @@ class Reassembly(ReceiveStep):
         self._now = start
         self.plis_sent = 0
         self.packets = 0
+        self.decoder_flushes = 0  # frames the sink refused (its decoder was behind)
+        self._behind = False
 
     @property
     def skipped_through(self) -> int | None:
@@ -119,9 +121,16 @@ class Reassembly(ReceiveStep):
     def _deliver(self, frames: list[AssembledFrame]) -> None:
         assert self._sink is not None and self.assembler is not None
         for frame in frames:
-            if not self._sink(frame):
+            if self._sink(frame):
+                self._behind = False
+                continue
+            # Once an episode: a decoder that is behind refuses every frame until
+            # the keyframe, and a warning each printed 45 identical lines in 2 ms.
+            if not self._behind:
                 logger.warning("decoder fell behind; flushed its queue, asking for a keyframe")
-                self.assembler.keyframe_needed = True
+            self._behind = True
+            self.decoder_flushes += 1
+            self.assembler.keyframe_needed = True
 
     def poll(self, now: float) -> Iterable[Feedback]:
         self._now = now

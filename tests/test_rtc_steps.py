@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from aiortc import RTCPeerConnection
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
@@ -103,6 +106,27 @@ def test_nack_at_once_then_retry_and_pli_when_a_frame_is_given_up() -> None:
     assert [type(p) for p in parsed] == [RtcpRtpfbPacket, RtcpPsfbPacket]
     sent = [fb.to_rtcp(99) for step in chain for fb in step.poll(0.3)]
     assert sent == [] and nack.tracker.missing == 0 and reassembly.plis_sent == 1
+
+
+def test_a_decoder_that_falls_behind_is_warned_of_once_an_episode(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    accept = [True]
+    reassembly = Reassembly(lambda codec: lambda frame: accept[0])
+    receive = reassembly.rtp
+    receive(RtpIn(_packet(1, 0, True, IDR), H264), 0.0)
+    accept[0] = False
+    with caplog.at_level(logging.WARNING, logger="cloudarcade.client.receive_steps"):
+        for seq in range(2, 6):
+            receive(RtpIn(_packet(seq, 3000 * seq, True, P_SLICE), H264), 0.01 * seq)
+        accept[0] = True
+        receive(RtpIn(_packet(6, 18000, True, IDR), H264), 0.06)
+        accept[0] = False
+        receive(RtpIn(_packet(7, 21000, True, P_SLICE), H264), 0.07)
+    warnings = [r for r in caplog.records if "fell behind" in r.getMessage()]
+    assert len(warnings) == 2  # one per episode, not one per refused frame
+    assert reassembly.decoder_flushes == 5
+    assert reassembly.assembler is not None and reassembly.assembler.keyframe_needed
 
 
 class _Stamp(TransportStep):
