@@ -2,8 +2,8 @@
 
 The bench compares what the sender did with what the link could carry: a
 ``rate_mbps`` link is constant; a trace link follows its Mahimahi trace from
-its origin (the relay starts a trace at the first packet it carries, which the
-bench takes to be when the client connected; good to a few hundred ms).
+its origin (the relay starts a trace at the first packet it carries, and the
+bench asks the server for that moment: :mod:`cloudarcade.bench.link_origin`).
 
 :func:`step_trace` writes the shipped capacity-dip trace::
 

@@ -15,9 +15,9 @@ Per (profile, cell, stack), from the frame records and the link's capacity
   0.5 s windows, reaches 80 % of the configured bitrate);
 - ``series``: (t, capacity, target, delivered) every 0.25 s for the report's plot.
 
-Times are seconds from the link's origin, which the runner takes as the
-moment the client started connecting (the relay starts a trace at its first
-packet, a few hundred ms later at most).
+Times are seconds from the link's origin: where the relay says its downlink
+trace started (:mod:`cloudarcade.bench.link_origin`), or, for a profile with
+no trace, the moment the client started connecting.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cloudarcade.bench.analysis import psnr, ssim, summarize_all
 from cloudarcade.bench.clients import HEADLESS, ClientKind, create_client_kind
 from cloudarcade.bench.jsonl import FRAMES_FILE, PROBES_FILE, JsonlWriter
+from cloudarcade.bench.link_origin import relay_origin
 from cloudarcade.bench.linkstats import link_extras
 from cloudarcade.bench.metadata import write_metadata
 from cloudarcade.bench.records import DROP_ENCODE_SKIP, DROP_NETWORK, FrameRecord, ProbeRecord
@@ -133,6 +134,7 @@ class Measurement:
         kind: ClientKind | None = None,
     ) -> None:
         self.config = config
+        self.url = url
         self.stack = stack
         self.cell = cell
         self.profile = profile
@@ -161,10 +163,13 @@ class Measurement:
     async def run(self) -> None:
         config, client = self.config, self.client
         try:
-            # The relay's trace starts with the first packet: about now (see linkcap).
+            # The relay's trace starts with its first packet: about now, and exactly
+            # what the relay says where it has a trace (see link_origin).
             link_origin = time.monotonic()
             await client.connect()
             await client.wait_for_frames(1, timeout=15)
+            if self.profile != NO_RELAY:
+                link_origin = await relay_origin(self.url, client.session_id) or link_origin
             # Warm-up: rate control, jitter estimates and caches settle; not measured.
             await asyncio.sleep(config.warmup)
             self._recording = True

@@ -229,8 +229,8 @@ class Relay:
     # -- the rest -----------------------------------------------------------
     def stats(self, now: float) -> RelayStats:
         return RelayStats(
-            uplink=self.dirs["uplink"].rec.snapshot(now),
-            downlink=self.dirs["downlink"].rec.snapshot(now),
+            uplink=self.dirs["uplink"].rec.snapshot(now, self.dirs["uplink"].chain.origin),
+            downlink=self.dirs["downlink"].rec.snapshot(now, self.dirs["downlink"].chain.origin),
             mappings=len(self.mappings),
             mappings_opened=self.mappings.opened,
             mappings_expired=self.mappings.expired,

@@ -102,6 +102,17 @@ class Chain(Stage):
         out, self._out = self._out, []
         return out
 
+    @property
+    def origin(self) -> float | None:
+        """When the chain's clock started: the first ``origin`` among its stages
+        (a trace or an outage schedule starts at its first packet), or None while
+        no stage has one."""
+        for stage in self.stages:
+            origin = getattr(stage, "origin", None)
+            if origin is not None:
+                return float(origin)
+        return None
+
     def next_wakeup(self) -> float | None:
         if self._out:
             return self._out[0].time

@@ -37,6 +37,10 @@ class DirectionStats:
     read_lag_p50_us: float = 0.0
     read_lag_p99_us: float = 0.0
     read_lag_max_us: float = 0.0
+    # When the direction's trace (or outage schedule) started: its first packet,
+    # in the relay host's monotonic seconds (time.monotonic() in any process on
+    # it). None for a profile with nothing that varies in time, or before a packet.
+    origin: float | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ class Recorder:
         while self._sent and self._sent[0][0] < now - 1.0:
             self._sent_bytes -= self._sent.popleft()[1]
 
-    def snapshot(self, now: float) -> DirectionStats:
+    def snapshot(self, now: float, origin: float | None = None) -> DirectionStats:
         self._trim(now)
         late = _percentiles(self.late, 1e6)
         lag = _percentiles(self.read_lag, 1e6)
@@ -148,4 +152,5 @@ class Recorder:
             read_lag_p50_us=lag[0],
             read_lag_p99_us=lag[1],
             read_lag_max_us=lag[2],
+            origin=origin,
         )

@@ -18,7 +18,7 @@ from cloudarcade.cc import CONTROLLERS
 from cloudarcade.encoder import CODECS, rtp_codec_for
 from cloudarcade.metrics import METRICS, Metrics, add_metrics_route
 from cloudarcade.metrics.definitions import BUSY, OFFER_REFUSAL_REASONS
-from cloudarcade.netsim import Profile, load_profiles
+from cloudarcade.netsim import Profile, RelayProcessError, load_profiles
 from cloudarcade.server.games import available_games
 from cloudarcade.server.lifecycle import CloseReason
 from cloudarcade.server.limits import Limits, PendingOffers
@@ -250,6 +250,29 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "sessions": len(request.app[SESSIONS])})
 
 
+async def session_link(request: web.Request) -> web.Response:
+    """What the netsim relay of each of a session's viewers counted (its ``RelayStats``
+    as JSON, by viewer id; null for a viewer with no profile). The bench reads the
+    downlink's ``origin`` here: where the link's trace started, on the host's
+    monotonic clock."""
+    raw = request.match_info["id"]
+    try:
+        session_id = int(raw)
+    except ValueError:
+        return _error(400, f"session id {raw!r}: expected a decimal integer")
+    session = request.app[SESSIONS].get(session_id)
+    if session is None:
+        return _error(404, f"no session {session_id}: it ended, or never started")
+    viewers: dict[str, object] = {}
+    for viewer in list(session.viewers.values()):
+        relay = viewer.relay
+        try:
+            viewers[str(viewer.id)] = None if relay is None else (await relay.stats()).to_json()
+        except RelayProcessError as exc:
+            return _error(503, f"session {session_id}: its netsim relay did not answer ({exc})")
+    return web.json_response({"session": session_id, "viewers": viewers})
+
+
 async def catalog(request: web.Request) -> web.Response:
     """What a client may ask for: games, codecs, profiles, and the server's defaults."""
     config = request.app[CONFIG]
@@ -281,6 +304,7 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     app.router.add_post("/offer", offer)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/catalog", catalog)
+    app.router.add_get("/sessions/{id}/link", session_link)
     add_web_routes(app)
     if app[CONFIG].metrics_on_public_port:
         add_metrics_route(app, app[CONFIG].metrics.registry)
