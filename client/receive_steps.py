@@ -84,7 +84,6 @@ class Reassembly(ReceiveStep):
         self._now = start
         self.plis_sent = 0
         self.packets = 0
-        self.decoder_flushes = 0  # frames the sink refused (its decoder was behind)
         self._behind = False
 
     @property
@@ -129,7 +128,6 @@ class Reassembly(ReceiveStep):
             if not self._behind:
                 logger.warning("decoder fell behind; flushed its queue, asking for a keyframe")
             self._behind = True
-            self.decoder_flushes += 1
             self.assembler.keyframe_needed = True
 
     def poll(self, now: float) -> Iterable[Feedback]:

@@ -125,7 +125,6 @@ def test_a_decoder_that_falls_behind_is_warned_of_once_an_episode(
         receive(RtpIn(_packet(7, 21000, True, P_SLICE), H264), 0.07)
     warnings = [r for r in caplog.records if "fell behind" in r.getMessage()]
     assert len(warnings) == 2  # one per episode, not one per refused frame
-    assert reassembly.decoder_flushes == 5
     assert reassembly.assembler is not None and reassembly.assembler.keyframe_needed
 
 
