@@ -16,7 +16,9 @@ SIZE = 1200
 def steady(
     model: QueuePredictor, *, rate: float, until: float, delay: float = 0.030
 ) -> list[PacketResult]:
-    """Send at ``rate`` with feedback every 25 ms reporting everything ``delay`` old.
+    """Send at ``rate`` with feedback every 25 ms reporting everything ``delay`` old,
+    over a link the packet trains show at twice that (as the controller's probe
+    would measure it).
 
     Returns the results fed to the model."""
     fed: list[PacketResult] = []
@@ -32,7 +34,7 @@ def steady(
             ready = [r for r in pending if r.send_time <= now - delay]
             pending = [r for r in pending if r.send_time > now - delay]
             if ready:
-                model.on_feedback(ready, 0.0, now, capacity=None, train_rate=None)
+                model.on_feedback(ready, 0.0, now, capacity=2 * rate, train_rate=None)
                 fed += ready
             next_feedback += 0.025
     return fed
@@ -58,6 +60,35 @@ def test_silence_counts_as_queue() -> None:
     assert quiet < 0.005
     assert stalled == pytest.approx(2.2 - 2.0 - model.lag - 0.050, abs=0.03)
     assert stalled > 0.05
+
+
+def test_a_light_games_small_frames_on_an_idle_link_predict_no_queue() -> None:
+    # One packet a frame (no train ever measures the link), 50-650 bytes, at 30 fps;
+    # feedback every 150 ms, as Chromium sends it at low rates (50-250 ms); no queue at all.
+    model = QueuePredictor()
+    sizes = [51, 114, 184, 222, 249, 333, 643, 463]
+    now, seq, pending, next_feedback = 0.0, 0, [], 0.1
+    worst = 0.0
+    for frame in range(300):
+        size = 1500 if frame % 30 == 29 else sizes[frame % len(sizes)]  # now and then a big one
+        model.on_sent(size, now)
+        pending.append(PacketResult(seq, size, now, now + 0.005))
+        seq += 1
+        if now >= next_feedback:
+            # What arrived up to 30 ms ago: the packets sent since are still on their way.
+            ready = [r for r in pending if r.send_time <= now - 0.030]
+            pending = [r for r in pending if r.send_time > now - 0.030]
+            if ready:
+                model.on_feedback(ready, 0.0, now, capacity=None, train_rate=None)
+            next_feedback = now + (0.14, 0.15, 0.16)[frame % 3]
+        if now > 1.0:  # once a few reports have shown how often they come
+            worst = max(worst, model.predict(now))
+        now += 1 / 30
+    assert worst < 0.005
+    # A standing queue makes the delivery rate the link's again: it drains at that.
+    model.on_feedback([PacketResult(seq, 1200, now, now + 0.040)], 0.030, now + 0.041,
+                      capacity=None, train_rate=None)
+    assert model.rate is not None
 
 
 def test_a_slow_train_predicts_the_queue_of_what_was_sent_since() -> None:

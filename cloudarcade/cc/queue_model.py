@@ -23,7 +23,9 @@ is only what was sent, and a bigger frame after a smaller one would read as a
 queue (and jitter on 5g-congested, as a queue that never drains). Where the
 last two long trains are both much slower, they win: frames behind a slower
 bottleneck arrive spread out at its rate in the first feedback after a drop,
-while the median still holds the old rate.
+while the median still holds the old rate. Before any train (a light game's
+one-packet frames never make one), the delivery rate stands in only while a
+queue stands: then packets arrive back to back at the link's rate.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ _TRAIN_TRUSTED_BELOW = 0.75  # the newest trains count below this fraction of th
 # Two of our receiver's feedback intervals (cc/feedback.py): jitter on the way
 # there and back (5g-congested: 8 ms each way) moves the lag by more than one.
 _SILENCE_MARGIN_S = 0.050
+# A standing queue of at least this much: the packets arrive back to back, so
+# their delivery rate is the link's.
+_QUEUED_S = 0.005
 
 
 class QueuePredictor:
@@ -119,9 +124,21 @@ class QueuePredictor:
         return self._totals[i - 1]
 
     @property
+    def idle(self) -> bool:
+        """No packet train has measured the link and nothing stands in its queue: a
+        light game (one-packet frames) on a link that keeps up. What was delivered
+        is then only what we sent, and a silence between sparse reports is no
+        stall: read as the drain rate, a light game's 50 kbit/s made its next
+        1.5 kB frame a 240 ms queue on an idle link (the over-use that followed
+        cut the target to 0.1 Mbit/s, and the ladder to 320x180), and Chromium's
+        reports every 150 ms at that rate read as stalls that held frames back."""
+        return self._capacity is None and self.standing < _QUEUED_S
+
+    @property
     def rate(self) -> float | None:
-        """The rate the queue drains at (bits/s), or None before enough feedback."""
-        rate = self.delivery.bitrate
+        """The rate the queue drains at (bits/s), or None before enough feedback
+        (or while :attr:`idle`)."""
+        rate = None if self.idle else self.delivery.bitrate
         if self._capacity is not None:
             rate = self._capacity if rate is None else max(rate, self._capacity)
         train = self._train_rate
@@ -161,5 +178,5 @@ class QueuePredictor:
         sent_at, queueing, total_then = self._anchor
         behind = self._total - total_then
         drain = 0.0 if rate is None or rate <= 0 else behind * 8 / rate
-        silence = now - sent_at - self.lag - _SILENCE_MARGIN_S
+        silence = 0.0 if self.idle else now - sent_at - self.lag - _SILENCE_MARGIN_S
         return max(sent_at + queueing + drain - now, silence, 0.0)
