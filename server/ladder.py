@@ -42,6 +42,9 @@ START_GRACE_S = 2.0
 # step halves a rate of 40 fps or more (60 → 30) by encoding every other tick.
 SCALES = (1.0, 0.75, 0.5)
 MIN_HALVED_FPS = 40
+# Frames averaging under this fraction of their share of the target: the game,
+# not the link, sets the bitrate (the static probe game: 0.2 of 250 kbit/s).
+APP_LIMITED = 0.5
 # The frame code (cloudarcade.framecode) needs 320 px of width.
 MIN_WIDTH = 320
 
@@ -137,12 +140,21 @@ class Ladder:
                 return i
         return len(self.rungs) - 1
 
-    def update(self, target: float, now: float) -> Rung:
-        """The rung for the target ``target`` bits/s at ``now`` (seconds, monotonic)."""
+    def update(self, target: float, now: float, *, app_limited: bool = False) -> Rung:
+        """The rung for the target ``target`` bits/s at ``now`` (seconds, monotonic).
+
+        ``app_limited``: the encoder uses far less than the target (a light game):
+        the target then says nothing of the link (a controller cannot climb past
+        what it is sent), and a step down would only cost picture.
+        """
         if self._started is None:
             self._started = now
         current = self.rung
-        if current.bpp(target) < self.down_bpp and self.index < len(self.rungs) - 1:
+        if (
+            not app_limited
+            and current.bpp(target) < self.down_bpp
+            and self.index < len(self.rungs) - 1
+        ):
             if self._below_since is None:
                 self._below_since = now
             if (

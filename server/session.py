@@ -31,7 +31,7 @@ from cloudarcade.netsim import Profile
 from cloudarcade.protocol import FrameTiming
 from cloudarcade.server.congestion import SkipRun, link_full
 from cloudarcade.server.games import Game, create_game, game_class
-from cloudarcade.server.ladder import Ladder, Rung, build_rungs
+from cloudarcade.server.ladder import APP_LIMITED, Ladder, Rung, build_rungs
 from cloudarcade.server.lifecycle import (
     SESSION_TRANSITIONS,
     CloseReason,
@@ -97,6 +97,7 @@ class GameSession:
         self._keyframe_reason = "start"
         self._encoded_bytes = 0
         self._bitrate_since = time.monotonic()
+        self._frame_bits: float | None = None  # written by the encoder thread
         self._sample_dir = sample_dir
         self._sample_every = sample_every
         self.stack = create_stack(options.stack)
@@ -213,7 +214,10 @@ class GameSession:
         target = min(self._cc_targets.values())
         pipeline.sink.set_bitrate(target)
         if self.ladder is not None:
-            rung = self.ladder.update(target, time.monotonic())
+            frame_bits = self._frame_bits
+            app_limited = (frame_bits is not None
+                           and frame_bits < APP_LIMITED * target / pipeline.rung.fps)
+            rung = self.ladder.update(target, time.monotonic(), app_limited=app_limited)
             if rung != pipeline.rung:
                 self._step(pipeline, rung, target)
 
@@ -289,6 +293,11 @@ class GameSession:
             reason, self._keyframe_reason = self._keyframe_reason, "interval"
         self.metrics.frame_encoded(encoded.encode_time, encoded.size, reason)
         self._encoded_bytes += encoded.size
+        # Mean frame size over about the last 20 frames (frames skipped at the
+        # source do not lower it, as they lower the bitrate); the ladder reads it.
+        bits = encoded.size * 8.0
+        previous = self._frame_bits
+        self._frame_bits = bits if previous is None else previous + (bits - previous) / 20
         now = time.monotonic()
         if now - self._bitrate_since >= 1.0:
             actual = self._encoded_bytes * 8 / (now - self._bitrate_since)

@@ -131,3 +131,17 @@ def test_frame_gate_halves_the_rate_and_lets_an_input_through_at_once() -> None:
     assert [gate.due(2, False) for _ in range(7)] == [False, False, True, False, True, False, True]
     # Back at the full rate every tick renders, whatever was borrowed.
     assert gate.due(2, True) and gate.due(1, False) and gate.due(1, False)
+
+
+def test_no_step_down_on_a_target_the_game_does_not_use() -> None:
+    # A light game on a 640x360@30 stream: the controller sits at 250 kbit/s
+    # (0.036 bpp, under the step-down threshold) because the game sends 50 kbit/s.
+    rungs = build_rungs(640, 360, 30)
+    ladder = Ladder(rungs)
+    for k in range(400):
+        ladder.update(250_000, k * TICK, app_limited=True)
+    assert ladder.rung == rungs[0]
+    # The same target with frames that fill it: the link is thin, step down.
+    for k in range(400, 800):
+        ladder.update(250_000, k * TICK)
+    assert ladder.rung != rungs[0]
