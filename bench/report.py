@@ -32,6 +32,7 @@ from .plots import (
 from .records import FrameRecord, ProbeRecord
 from .summary import SUMMARY_FILE, ProfileSummary, read_summary
 from .table import ms, table_rows
+from .tails import SlowProbe
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +168,20 @@ def _link_table(summaries: list[ProfileSummary]) -> str:
     return _table_html(header, rows, "link")
 
 
+def _slowest_table(summaries: list[ProfileSummary]) -> str:
+    header = ["profile", "client", "stack", "probe", "input-to-photon ms", "input at s",
+              "link Mbit/s", "over the run's stage medians"]
+    rows = []
+    for s in summaries:
+        for row in s.slowest:
+            slow = SlowProbe.from_dict(row)
+            rows.append([
+                s.profile, s.client, s.stack, str(slow.probe), f"{slow.input_to_photon_ms:.1f}",
+                _num(slow.at_s), _num(slow.capacity_mbps), slow.describe(),
+            ])
+    return _table_html(header, rows, "slowest")
+
+
 def _num(value: Any) -> str:
     return "n/a" if value is None else f"{value:g}"
 
@@ -272,6 +287,11 @@ def render_html(results: RunResults, images: list[Path]) -> str:
               "percentile; a step down is drained when every frame's queueing stays under "
               "30 ms; a step up is recovered when the delivered bitrate (0.5 s windows) "
               "reaches 80 % of the configured bitrate (docs/congestion.md).</p>"]
+    parts += ["<h2>The slowest probes</h2>", _slowest_table(results.summaries),
+              '<p class="note">Each stage over the same run\'s median for it by 5 ms or more, '
+              "largest first; input at: seconds from the link's origin (the link plot's "
+              "axis); link: the downlink's capacity while the frame was on the way. "
+              "<code>python -m cloudarcade.bench.tails OUT --count N</code> prints more.</p>"]
     parts += ["<h2>Stage medians (ms)</h2>", _stage_table(results.summaries)]
     parts.append(
         '<p class="note">Medians do not add exactly (the median of a sum is not the sum of '

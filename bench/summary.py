@@ -141,6 +141,8 @@ class ProfileSummary:
     mos_detail: dict[str, float] = field(default_factory=dict)
     # Bitrate against capacity, queueing, recovery (cloudarcade.bench.linkstats).
     link: dict[str, Any] = field(default_factory=dict)
+    # The slowest probes and the stages that made them slow (cloudarcade.bench.tails).
+    slowest: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -174,6 +176,7 @@ class ProfileSummary:
                 mos=data.get("mos"),
                 mos_detail=dict(data.get("mos_detail", {})),
                 link=dict(data.get("link", {})),
+                slowest=[dict(row) for row in data.get("slowest", [])],
                 extra=dict(data.get("extra", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
