@@ -135,7 +135,7 @@ class ViewerCongestion:
         return (
             step.backlog(now) > self.frame_interval
             or self.controller.queue_ahead(now) > SKIP_QUEUEING_S
-            or self.controller.state().standing_queueing > SKIP_STANDING_S
+            or self.controller.standing_queue > SKIP_STANDING_S
         )
 
     @property

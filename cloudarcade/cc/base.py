@@ -65,6 +65,11 @@ class CongestionController(abc.ABC):
         return 0.0
 
     @property
+    def standing_queue(self) -> float:
+        """Seconds of queue the latest feedback showed above its usual level (0: unknown)."""
+        return 0.0
+
+    @property
     @abc.abstractmethod
     def target(self) -> float:
         """The bitrate to send at now (bits/s)."""

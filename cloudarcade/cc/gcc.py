@@ -96,6 +96,10 @@ class GccController(CongestionController):
     def queue_ahead(self, now: float) -> float:
         return self.queue_model.predict_warned(now)
 
+    @property
+    def standing_queue(self) -> float:
+        return self.queue_model.standing
+
     def on_remb(self, bitrate: float, now: float) -> None:
         self._remb = (bitrate, now)
         self._now = now
@@ -217,7 +221,7 @@ class GccController(CongestionController):
             loss=self.loss.loss,
             usage=self.detector.usage.value,
             predicted_queueing=self.queue_model.predict_warned(self._now),
-            standing_queueing=self.queue_model.standing,
+            standing_queueing=self.standing_queue,
         )
 
 
