@@ -123,6 +123,10 @@ class TraceStage(LinkStage):
         self._remaining = 0
         self._start = 0.0
 
+    @property
+    def clock_origin(self) -> float | None:
+        return self.origin
+
     def _opp_time(self) -> float:
         assert self.origin is not None
         return self.origin + (self._cycle * self._period + self._times[self._idx]) / 1000.0

@@ -60,6 +60,10 @@ class OutageStage(PassStage):
         if mean_interval is not None:
             self._schedule(0.0)
 
+    @property
+    def clock_origin(self) -> float | None:
+        return self.origin
+
     def _schedule(self, after: float) -> None:
         assert self.draws is not None and self.mean_interval is not None
         gap = -self.mean_interval * math.log(1.0 - self.draws.uniform())

@@ -228,9 +228,10 @@ class Relay:
 
     # -- the rest -----------------------------------------------------------
     def stats(self, now: float) -> RelayStats:
+        up, down = self.dirs["uplink"], self.dirs["downlink"]
         return RelayStats(
-            uplink=self.dirs["uplink"].rec.snapshot(now, self.dirs["uplink"].chain.origin),
-            downlink=self.dirs["downlink"].rec.snapshot(now, self.dirs["downlink"].chain.origin),
+            uplink=up.rec.snapshot(now, up.chain.clock_origin),
+            downlink=down.rec.snapshot(now, down.chain.clock_origin),
             mappings=len(self.mappings),
             mappings_opened=self.mappings.opened,
             mappings_expired=self.mappings.expired,

@@ -37,6 +37,12 @@ class Stage(ABC):
     def next_wakeup(self) -> float | None:
         """The earliest time something may leave or change, or None when idle."""
 
+    @property
+    def clock_origin(self) -> float | None:
+        """When the stage's clock started (a trace or an outage schedule starts at
+        its first packet), or None for a stage without one (or before it starts)."""
+        return None
+
     def drop(self, packet: Packet, reason: str, now: float) -> None:
         """Record a drop; the owner collects them with ``take_drops``."""
         self._drops.append(Drop(packet, reason, now))
@@ -103,14 +109,12 @@ class Chain(Stage):
         return out
 
     @property
-    def origin(self) -> float | None:
-        """When the chain's clock started: the first ``origin`` among its stages
-        (a trace or an outage schedule starts at its first packet), or None while
-        no stage has one."""
+    def clock_origin(self) -> float | None:
+        """The first clock origin among its stages, or None while no stage has one."""
         for stage in self.stages:
-            origin = getattr(stage, "origin", None)
+            origin = stage.clock_origin
             if origin is not None:
-                return float(origin)
+                return origin
         return None
 
     def next_wakeup(self) -> float | None:
