@@ -8,9 +8,10 @@ median for that stage (``stage_medians``), largest first. It adds when the
 probe's input left (seconds from the link's origin, the time axis of the
 link table and plot; the position in a looped trace is that modulo its
 period), the downlink capacity while its frame was on the way (from the
-profile's rate or trace), and how many frames the server skipped at the
-source just before the frame that showed the input (skipped frames delay an
-input: see ``tick_wait``).
+profile's rate or trace), and the frames right before the one that showed the
+input that were never shown, by why (skipped at the source, lost, not
+decoded): the input's first frames may be among them, and then its wait
+shows as ``tick_wait``, which runs to the frame that was shown.
 
 Pure functions of records; the command reads a results directory::
 
@@ -21,8 +22,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,7 +37,7 @@ from cloudarcade.stages import (
 )
 
 from .linkcap import Capacity
-from .records import DROP_ENCODE_SKIP, FrameRecord, ProbeRecord
+from .records import FrameRecord, ProbeRecord
 
 DEFAULT_COUNT: Final = 5
 # A stage over its median by less than this is not named as a cause.
@@ -51,8 +53,10 @@ class SlowProbe:
     only stages at least :data:`NOTABLE_S` over, largest first. ``at_s``: when
     the input left, seconds from the link's origin (``None`` without one).
     ``capacity_mbps``: the downlink's mean capacity from the frame's encoding
-    to its completion (``None`` for an unlimited link). ``skipped_before``:
-    frames skipped at the source right before the frame that showed the input.
+    to its completion (``None`` for an unlimited link). ``unshown_before``:
+    the frames right before the one that showed the input that were never
+    shown, counted by drop phase (``encode_skip``, ``network``, ``decode``,
+    ``unknown``).
     """
 
     probe: int
@@ -60,7 +64,7 @@ class SlowProbe:
     excess_ms: dict[str, float]
     at_s: float | None = None
     capacity_mbps: float | None = None
-    skipped_before: int = 0
+    unshown_before: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,14 +78,18 @@ class SlowProbe:
             at_s=None if data.get("at_s") is None else float(data["at_s"]),
             capacity_mbps=(None if data.get("capacity_mbps") is None
                            else float(data["capacity_mbps"])),
-            skipped_before=int(data.get("skipped_before", 0)),
+            unshown_before={str(k): int(v)
+                            for k, v in dict(data.get("unshown_before", {})).items()},
         )
 
     def describe(self) -> str:
-        """The causes in one line: ``downlink +98 ms, tick_wait +52 ms (4 skipped)``."""
+        """The causes in one line: ``tick_wait +62 ms, 4 frame(s) before it not shown
+        (encode_skip 4)``."""
         parts = [f"{name} +{ms:.0f} ms" for name, ms in self.excess_ms.items()]
-        if self.skipped_before:
-            parts.append(f"{self.skipped_before} frame(s) skipped before it")
+        if self.unshown_before:
+            why = ", ".join(f"{phase} {n}" for phase, n in self.unshown_before.items())
+            parts.append(f"{sum(self.unshown_before.values())} frame(s) before it "
+                         f"not shown ({why})")
         return ", ".join(parts) or "no stage notably over its median"
 
 
@@ -100,8 +108,8 @@ def slowest_probes(
         raise ValueError(f"count {count}: expected 0 or more")
     measured = [p for p in probes if not p.missed and p.input_to_photon is not None]
     measured.sort(key=lambda p: -(p.input_to_photon or 0.0))
-    skipped = {f.frame_id for f in frames if f.drop_phase == DROP_ENCODE_SKIP}
-    return [_slow(p, medians, origin, capacity, skipped) for p in measured[:count]]
+    unshown = {f.frame_id: f.drop_phase or "unknown" for f in frames if not f.decoded}
+    return [_slow(p, medians, origin, capacity, unshown) for p in measured[:count]]
 
 
 def _slow(
@@ -109,7 +117,7 @@ def _slow(
     medians: Mapping[str, float],
     origin: float | None,
     capacity: Capacity | None,
-    skipped: set[int],
+    unshown: Mapping[int, str],
 ) -> SlowProbe:
     stamps = probe.timestamps
     excess = {
@@ -125,17 +133,19 @@ def _slow(
     if capacity is not None and origin is not None and ENCODE_END in stamps:
         end = stamps.get(FRAME_COMPLETE, stamps[ENCODE_END])
         link = capacity.mean(stamps[ENCODE_END] - origin, end - origin) / 1e6
-    before = 0
+    before: Counter[str] = Counter()
     if probe.frame_id is not None:
-        while probe.frame_id - before - 1 in skipped:
-            before += 1
+        frame_id = probe.frame_id - 1
+        while frame_id in unshown:
+            before[unshown[frame_id]] += 1
+            frame_id -= 1
     return SlowProbe(
         probe=probe.probe,
         input_to_photon_ms=round((probe.input_to_photon or 0.0) * 1000, 1),
         excess_ms={k: round(v, 1) for k, v in ordered.items()},
         at_s=None if at is None else round(at, 3),
         capacity_mbps=None if link is None else round(link, 2),
-        skipped_before=before,
+        unshown_before=dict(before),
     )
 
 

@@ -11,7 +11,7 @@ from cloudarcade.bench import tails
 from cloudarcade.bench.analysis import summarize_all
 from cloudarcade.bench.jsonl import JsonlWriter
 from cloudarcade.bench.linkcap import Capacity
-from cloudarcade.bench.records import DROP_ENCODE_SKIP, FrameRecord, ProbeRecord
+from cloudarcade.bench.records import DROP_ENCODE_SKIP, DROP_NETWORK, FrameRecord, ProbeRecord
 from cloudarcade.bench.report import write_report
 from cloudarcade.bench.summary import ProfileSummary, write_summary
 from cloudarcade.stages import STAGES, TIMESTAMPS
@@ -41,7 +41,8 @@ def records() -> tuple[list[ProbeRecord], list[FrameRecord]]:
     frames = [FrameRecord("lte", CELL, i, None, {}, 0, False, False, DROP_ENCODE_SKIP)
               for i in range(695, 700)]
     frames.append(FrameRecord("lte", CELL, 299, None, {}, 0, False, False, DROP_ENCODE_SKIP))
-    frames.append(FrameRecord("lte", CELL, 298, None, {}, 0, False, False, "network"))
+    frames.append(FrameRecord("lte", CELL, 298, None, {}, 0, False, False, DROP_NETWORK))
+    frames.append(FrameRecord("lte", CELL, 297, None, {}, 16_000, False, True))
     return probes, frames
 
 
@@ -60,10 +61,10 @@ def test_names_the_stages_over_their_median_largest_first() -> None:
     assert worst.excess_ms["downlink"] == pytest.approx(110.0, abs=0.2)
     assert worst.at_s == pytest.approx(3.0)
     assert worst.capacity_mbps == pytest.approx(4.0)  # second 3 of the looped 4 s trace
-    assert worst.skipped_before == 1  # frame 299 was skipped; 298 was lost, not skipped
+    assert worst.unshown_before == {"encode_skip": 1, "network": 1}  # 299, then 298; 297 shown
     assert list(second.excess_ms) == ["tick_wait"]  # encode's 3 ms is under the 5 ms bar
-    assert second.skipped_before == 5
-    assert "tick_wait +60 ms" in second.describe() and "5 frame(s) skipped" in second.describe()
+    assert second.unshown_before == {"encode_skip": 5}
+    assert second.describe() == "tick_wait +60 ms, 5 frame(s) before it not shown (encode_skip 5)"
     assert slow[2].excess_ms == {} and "no stage" in slow[2].describe()
 
 
