@@ -37,6 +37,7 @@ from cloudarcade.bench.browser_stages import (
 )
 from cloudarcade.bench.clock_map import ClockMapping, ClockOffset
 from cloudarcade.bench.probe_join import ProbeJoiner
+from cloudarcade.bench.records import DROP_UNSHOWN
 from cloudarcade.client.headless import ClientError, ClientOptions
 from cloudarcade.client.results import FrameResult, ProbeResult
 from cloudarcade.protocol import FrameTiming
@@ -118,6 +119,9 @@ def page_url(options: ClientOptions) -> str:
 
 class ChromiumClient:
     """A session played by the page in Chromium; the bench's client interface."""
+
+    # The page sees painted frames only: an unseen one may have been lost, or not painted.
+    unseen_phase = DROP_UNSHOWN
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
+from cloudarcade.bench.records import DROP_NETWORK
 from cloudarcade.client.headless import ClientOptions, HeadlessClient
 from cloudarcade.client.results import FrameResult, ProbeResult
 from cloudarcade.protocol import FrameTiming
@@ -27,6 +28,8 @@ class BenchClient(Protocol):
     """What the runner needs of a client for one measured session."""
 
     session_id: int | None
+    # The drop phase of a frame that was sent and never seen (bench/records.py).
+    unseen_phase: str
 
     async def connect(self) -> None: ...
     async def wait_for_frames(self, count: int, timeout: float) -> None: ...
@@ -57,6 +60,9 @@ class ClientKind(Protocol):
 
 class HeadlessBenchClient(HeadlessClient):
     """The headless client with the bench's interface."""
+
+    # It sees every decoded picture, so a sent frame it never saw did not arrive whole.
+    unseen_phase = DROP_NETWORK
 
     async def probe(self, code: str) -> int:
         return self.press(code)

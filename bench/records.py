@@ -18,7 +18,12 @@ from cloudarcade.stages import TIMESTAMPS
 DROP_ENCODE_SKIP: Final = "encode_skip"  # the encoder (or the game loop) skipped it
 DROP_NETWORK: Final = "network"  # packets lost and never repaired
 DROP_DECODE: Final = "decode"  # arrived, but the decoder failed or discarded it
-DROP_PHASES: Final = (DROP_ENCODE_SKIP, DROP_NETWORK, DROP_DECODE)
+# Sent, and the client saw no picture of it, without knowing why: Chromium shows
+# the page only the frames its compositor paints (two decoded in one vsync: one
+# painted), so a frame it lost, or decoded late, or decoded and never painted
+# all look the same.
+DROP_UNSHOWN: Final = "unshown"
+DROP_PHASES: Final = (DROP_ENCODE_SKIP, DROP_NETWORK, DROP_DECODE, DROP_UNSHOWN)
 
 _KNOWN_STAMPS: Final = frozenset(TIMESTAMPS)
 

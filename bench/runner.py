@@ -31,7 +31,7 @@ from cloudarcade.bench.jsonl import FRAMES_FILE, PROBES_FILE, JsonlWriter
 from cloudarcade.bench.link_origin import relay_origin
 from cloudarcade.bench.linkstats import link_extras
 from cloudarcade.bench.metadata import write_metadata
-from cloudarcade.bench.records import DROP_ENCODE_SKIP, DROP_NETWORK, FrameRecord, ProbeRecord
+from cloudarcade.bench.records import DROP_ENCODE_SKIP, FrameRecord, ProbeRecord
 from cloudarcade.bench.report import RunResults, write_run_report
 from cloudarcade.bench.scenario import NO_RELAY, BenchConfig, Cell, split_variant
 from cloudarcade.bench.server_process import ServerProcess
@@ -261,7 +261,8 @@ class Measurement:
                 input_seq=record.input_seq if record else None,
                 timestamps=_stamps(record.stamps()) if record else {},
                 size_bytes=record.size_bytes if record else 0,
-                decoded=False, drop_phase=DROP_NETWORK if record else DROP_ENCODE_SKIP,
+                decoded=False,
+                drop_phase=self.client.unseen_phase if record else DROP_ENCODE_SKIP,
             ))
 
     def _quality(self) -> None:

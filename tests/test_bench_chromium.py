@@ -67,6 +67,8 @@ async def test_chromium_beside_headless_writes_every_output(tmp_path: Path) -> N
 
     frames, _ = read_frames(out / "chromium" / "frames.jsonl")
     assert sum(f.decoded for f in frames) > 20
+    # The page sees painted frames only, so it never claims one was lost on the way.
+    assert {f.drop_phase for f in frames if not f.decoded} <= {"encode_skip", "unshown"}
     (headless,) = read_summary(out / "summary.json")
     assert headless.client == "headless"
     html = (out / "report.html").read_text()
