@@ -24,8 +24,7 @@ from scipy import ndimage, stats
 
 from cloudarcade.stages import DECODE_END, INPUT_TO_PHOTON, STAGE_NAMES, stage_durations
 
-from .linkcap import Capacity
-from .linkstats import link_stats
+from .linkstats import extras_capacity, link_stats
 from .mos import gaming_mos, parse_resolution
 from .records import DROP_ENCODE_SKIP, FrameRecord, ProbeRecord
 from .summary import Estimate, FrameDelivery, LatencyStats, ProfileSummary, StageCheck
@@ -339,17 +338,12 @@ def summarize(
     summary.slowest = [row.to_dict() for row in slowest_probes(
         probes, frames, summary.stage_medians,
         origin=None if extra.get("link_origin") is None else float(extra["link_origin"]),
-        capacity=_capacity(extra))]
+        capacity=extras_capacity(extra))]
     # The capacity series went into ``link``; the summary keeps no copy of it.
     summary.extra = {k: v for k, v in extra.items()
                      if k not in ("profile", "cell", "capacity_rates")}
     _add_mos(summary, extra)
     return summary
-
-
-def _capacity(extra: Mapping[str, Any]) -> Capacity | None:
-    rates = extra.get("capacity_rates")
-    return Capacity(tuple(rates), float(extra["capacity_bin"])) if rates else None
 
 
 def _add_mos(summary: ProfileSummary, extra: Mapping[str, Any]) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,22 +43,33 @@ _WINDOW_S = 0.5
 _SERIES_STEP_S = 0.25
 
 
-def link_extras(config: BenchConfig, profile_name: str) -> dict[str, Any]:
-    """The profile's downlink capacity for the runner's extras ({} when unlimited)."""
+def profile_capacity(profile_name: str, extra_profiles: Path | None = None) -> Capacity | None:
+    """A profile's downlink capacity (None when unlimited, unknown or unreadable)."""
     from cloudarcade.netsim import ProfileError, load_profiles
 
     try:
         profiles = load_profiles()
-        if config.extra_profiles is not None:
-            profiles.update(load_profiles(config.extra_profiles))
+        if extra_profiles is not None:
+            profiles.update(load_profiles(extra_profiles))
     except ProfileError as exc:
         logger.warning("no link capacity for %s: %s", profile_name, exc)
-        return {}
+        return None
     profile = profiles.get(profile_name)
-    capacity = downlink_capacity(profile) if profile is not None else None
+    return downlink_capacity(profile) if profile is not None else None
+
+
+def link_extras(config: BenchConfig, profile_name: str) -> dict[str, Any]:
+    """The profile's downlink capacity for the runner's extras ({} when unlimited)."""
+    capacity = profile_capacity(profile_name, config.extra_profiles)
     if capacity is None:
         return {}
     return {"capacity_bin": capacity.bin, "capacity_rates": list(capacity.rates)}
+
+
+def extras_capacity(extra: Mapping[str, Any]) -> Capacity | None:
+    """The capacity :func:`link_extras` put in the extras, or None."""
+    rates = extra.get("capacity_rates")
+    return Capacity(tuple(rates), float(extra["capacity_bin"])) if rates else None
 
 
 def _percentiles(values: Sequence[float], qs: Sequence[int]) -> dict[str, float | None]:
@@ -81,9 +93,8 @@ def link_stats(frames: Sequence[FrameRecord], extra: Mapping[str, Any]) -> dict[
     out: dict[str, Any] = {"span_s": round(span, 2)}
     if sizes.sum() > 0:
         out["achieved_mbps"] = round(float(sizes.sum() * 8 / span / 1e6), 3)
-    capacity = None
-    if extra.get("capacity_rates"):
-        capacity = Capacity(tuple(extra["capacity_rates"]), float(extra["capacity_bin"]))
+    capacity = extras_capacity(extra)
+    if capacity is not None:
         out["capacity_mbps"] = round(capacity.mean(start, end) / 1e6, 3)
 
     queue_times, queueing = _queueing(frames, float(origin))
@@ -203,4 +214,4 @@ def _series(
     return rows
 
 
-__all__ = ["link_extras", "link_stats"]
+__all__ = ["extras_capacity", "link_extras", "link_stats", "profile_capacity"]

@@ -42,7 +42,7 @@ from .records import FrameRecord, ProbeRecord
 DEFAULT_COUNT: Final = 5
 # A stage over its median by less than this is not named as a cause.
 NOTABLE_S: Final = 0.005
-_STAGE_ORDER: Final = {name: i for i, (name, _, _) in enumerate(STAGES)}
+_STAGE_NAMES: Final = frozenset(name for name, _, _ in STAGES)  # not "unaccounted"
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def _slow(
     excess = {
         name: (seconds - medians[name]) * 1000
         for name, seconds in stage_durations(stamps).items()
-        if name in _STAGE_ORDER and name in medians and seconds - medians[name] >= NOTABLE_S
+        if name in _STAGE_NAMES and name in medians and seconds - medians[name] >= NOTABLE_S
     }
     ordered = dict(sorted(excess.items(), key=lambda kv: -kv[1]))
     at = None
@@ -149,24 +149,12 @@ def _slow(
     )
 
 
-def _capacity(profile: str) -> Capacity | None:
-    """A shipped profile's downlink capacity (None when unlimited or not shipped)."""
-    from cloudarcade.netsim import ProfileError, load_profiles
-
-    from .linkcap import downlink_capacity
-
-    try:
-        found = load_profiles().get(profile)
-    except ProfileError:
-        return None
-    return None if found is None else downlink_capacity(found)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Print each (profile, cell, stack)'s slowest probes from a results directory."""
     from rich.console import Console
     from rich.table import Table
 
+    from .linkstats import profile_capacity
     from .report import load_results
 
     parser = argparse.ArgumentParser(
@@ -194,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 [f for f in results.frames if (f.profile, f.cell) == summary.key],
                 summary.stage_medians,
                 origin=None if origin is None else float(origin),
-                capacity=_capacity(summary.profile),
+                capacity=profile_capacity(summary.profile),
                 count=args.count,
             )
             table = Table(title=f"{summary.profile} · {summary.cell} · {summary.stack} · "
