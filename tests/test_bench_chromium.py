@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 async def test_chromium_beside_headless_writes_every_output(tmp_path: Path) -> None:
     out = tmp_path / "run"
     config = BenchConfig(
-        out=out, profiles=["ideal"], cells=[Cell("h264", 640, 360, 30, 1_000_000)],
+        out=out, profiles=["ideal"], cells=[Cell("h264", 640, 360, 60, 1_000_000)],
         stacks=["tuned"], clients=["headless", "chromium"], probes=10, probe_interval=0.12,
         warmup=0.5, sample_every=15,
     )
@@ -67,7 +67,8 @@ async def test_chromium_beside_headless_writes_every_output(tmp_path: Path) -> N
 
     frames, _ = read_frames(out / "chromium" / "frames.jsonl")
     assert sum(f.decoded for f in frames) > 20
-    # The page sees painted frames only, so it never claims one was lost on the way.
+    # The page sees painted frames only, so it never claims one was lost on the way (at
+    # 60 fps Chromium leaves a frame or two of a run unpainted: two in one vsync).
     assert {f.drop_phase for f in frames if not f.decoded} <= {"encode_skip", "unshown"}
     (headless,) = read_summary(out / "summary.json")
     assert headless.client == "headless"
