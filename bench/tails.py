@@ -174,7 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                       "of a cloudarcade bench run", style="red", markup=False)
         return 2
     for run_dir in runs:
-        results = load_results(run_dir)
+        try:
+            results = load_results(run_dir)
+        except ValueError as exc:
+            console.print(f"cannot read {run_dir}: {exc}", style="red", markup=False)
+            return 2
         for summary in results.summaries:
             origin = summary.extra.get("link_origin")
             slow = slowest_probes(

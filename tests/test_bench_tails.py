@@ -117,6 +117,10 @@ def test_the_command_says_what_it_expected(
 ) -> None:
     assert tails.main([str(tmp_path)]) == 2
     assert "no probes.jsonl" in capsys.readouterr().out
+    (tmp_path / "probes.jsonl").write_text("")
+    (tmp_path / "summary.json").write_text("{not json")
+    assert tails.main([str(tmp_path)]) == 2
+    assert "summary.json" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         tails.main([str(tmp_path), "--count", "0"])
     assert "--count 0: expected 1 or more" in capsys.readouterr().err
