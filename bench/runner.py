@@ -35,8 +35,9 @@ from cloudarcade.bench.records import DROP_ENCODE_SKIP, FrameRecord, ProbeRecord
 from cloudarcade.bench.report import RunResults, write_run_report
 from cloudarcade.bench.scenario import NO_RELAY, BenchConfig, Cell, split_variant
 from cloudarcade.bench.server_process import ServerProcess
-from cloudarcade.bench.summary import SUMMARY_FILE, write_summary
+from cloudarcade.bench.summary import SUMMARY_FILE, ProfileSummary, write_summary
 from cloudarcade.bench.table import render_table
+from cloudarcade.bench.tails import SlowProbe
 from cloudarcade.bench.unit import RecordSink, Unit, plan_units
 from cloudarcade.client.headless import ClientOptions
 from cloudarcade.client.results import FrameResult, ProbeResult
@@ -398,4 +399,21 @@ def finish_run(
         console.print(render_table(everything))
         # The report draws on the records held here; only the metadata is read back.
         console.print(f"report: {write_run_report(config.out, runs)}")
+        _print_slowest(everything, config.out, console)
     return runs
+
+
+def _print_slowest(summaries: list[ProfileSummary], out: Path, console: Console) -> None:
+    """Each summary's slowest probe and what made it slow, one line each."""
+    lines = []
+    for s in summaries:
+        if s.slowest:
+            slow = SlowProbe.from_dict(s.slowest[0])
+            at = "" if slow.at_s is None else f" at {slow.at_s:.2f} s"
+            lines.append(f"  {s.profile} {s.client} {s.stack}: {slow.input_to_photon_ms:.1f} ms"
+                         f"{at}: {slow.describe()}")
+    if lines:
+        console.print(f"slowest probes (more: python -m cloudarcade.bench.tails {out}):",
+                      markup=False)
+        for line in lines:
+            console.print(line, markup=False, highlight=False)

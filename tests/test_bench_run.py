@@ -33,6 +33,11 @@ async def test_short_run_writes_every_output_consistently(
         sample_every=15,
     )
     summaries = await run_bench(config)
+    printed = capsys.readouterr().err  # the bench's console is stderr
+    # After the table: each summary's slowest probe and the stages that made it slow.
+    assert "slowest probes (more: python -m cloudarcade.bench.tails" in printed, printed
+    for line in ("ideal headless tuned: ", "wired headless stock: "):
+        assert line in printed, printed
     for name in ("probes.jsonl", "frames.jsonl", "summary.json", "metadata.json",
                  "report.html", "ecdf.png", "stages.png", "timeseries.png"):
         assert (out / name).is_file(), name
@@ -56,6 +61,10 @@ async def test_short_run_writes_every_output_consistently(
         assert min(delays) <= s.latency.p50.value <= max(delays)
         # Stage breakdown present and per-probe stages sum to the end-to-end delay.
         assert {"encode", "decode", "downlink"} <= set(s.stage_medians)
+        # The slowest probes, slowest first, are this profile's own.
+        slowest = [p for p in mine if not p.missed]
+        slowest.sort(key=lambda p: -(p.input_to_photon or 0.0))
+        assert [row["probe"] for row in s.slowest] == [p.probe for p in slowest[:5]]
     # Every hit carries every stamp of the path; its stages add up to its
     # end-to-end delay with nothing unaccounted, and the stages timed inside
     # one process are in path order. (The two that cross processes, uplink and
