@@ -414,6 +414,6 @@ def _print_slowest(summaries: list[ProfileSummary], out: Path, console: Console)
                          f"{at}: {slow.describe()}")
     if lines:
         console.print(f"slowest probes (more: python -m cloudarcade.bench.tails {out}):",
-                      markup=False)
+                      markup=False, soft_wrap=True)
         for line in lines:
-            console.print(line, markup=False, highlight=False)
+            console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -170,14 +170,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
     runs = sorted({p.parent for p in args.out.rglob("probes.jsonl")})
     if not runs:
-        console.print(f"no probes.jsonl under {args.out}: expected the --out directory "
-                      "of a cloudarcade bench run", style="red", markup=False)
+        print(f"no probes.jsonl under {args.out}: expected the --out directory "
+              "of a cloudarcade bench run", file=sys.stderr)
         return 2
     for run_dir in runs:
         try:
             results = load_results(run_dir)
         except ValueError as exc:
-            console.print(f"cannot read {run_dir}: {exc}", style="red", markup=False)
+            print(f"cannot read {run_dir}: {exc}", file=sys.stderr)
             return 2
         for summary in results.summaries:
             origin = summary.extra.get("link_origin")

@@ -101,8 +101,9 @@ def write_run(root: Path) -> Path:
 
 
 def test_the_report_and_the_command_show_them(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps table cells to the terminal's width
     run = write_run(tmp_path / "run")
     page = write_report(run).read_text()
     assert "The slowest probes" in page and "downlink +110 ms, uplink +6 ms" in page
@@ -116,11 +117,11 @@ def test_the_command_says_what_it_expected(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert tails.main([str(tmp_path)]) == 2
-    assert "no probes.jsonl" in capsys.readouterr().out
+    assert "no probes.jsonl" in capsys.readouterr().err
     (tmp_path / "probes.jsonl").write_text("")
     (tmp_path / "summary.json").write_text("{not json")
     assert tails.main([str(tmp_path)]) == 2
-    assert "summary.json" in capsys.readouterr().out
+    assert "summary.json: " in capsys.readouterr().err
     with pytest.raises(SystemExit):
         tails.main([str(tmp_path), "--count", "0"])
     assert "--count 0: expected 1 or more" in capsys.readouterr().err
