@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import NamedTuple
 
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
-from cloudarcade.cc import CONTROLLERS, FeedbackGenerator, Pacer, create_controller
+from cloudarcade.cc import CONTROLLERS, FeedbackGenerator, Pacer, PacketResult, create_controller
 from cloudarcade.cc.steps import SendSideCongestion
 from cloudarcade.rtc.packet import OutgoingRtp
 
@@ -39,19 +40,34 @@ def _packets(count: int, per_frame: int) -> list[bytes]:
     return out
 
 
-def measure(name: str, bitrate: float, seconds: float) -> tuple[float, float, int, int]:
-    """(CPU seconds in send+sent, in feedback handling, packets, feedback packets)."""
+class Cost(NamedTuple):
+    send_s: float  # CPU seconds in the step's send and sent
+    feedback_s: float  # CPU seconds handling feedback
+    packets: int
+    feedbacks: int  # feedback packets handled
+    reported: int  # packets the feedback resolved as received
+
+
+def measure(name: str, bitrate: float, seconds: float) -> Cost:
+    """Run ``seconds`` of video at ``bitrate`` through controller ``name``'s step."""
     controller = create_controller(name, initial=bitrate, min_rate=bitrate / 20,
                                    max_rate=bitrate)
     step = SendSideCongestion(controller, extension_id=5, on_update=lambda state: None,
                               pacer=None if name == "none" else Pacer(bitrate))
     generator = FeedbackGenerator(sender_ssrc=1, media_ssrc=1)
+    reported = 0
+
+    def count(results: list[PacketResult], now: float) -> None:
+        nonlocal reported
+        reported += sum(r.arrival is not None for r in results)
+
+    step.on_results.append(count)
     per_frame = max(1, round(bitrate / _FPS / 8 / _PAYLOAD))
     raw = _packets(int(seconds * _FPS) * per_frame, per_frame)
     send_s = feedback_s = 0.0
     feedbacks = 0
     now = 1000.0
-    for data in raw:
+    for i, data in enumerate(raw):
         now += 1 / _FPS / per_frame
         packet = OutgoingRtp.parse(data)
         start = time.perf_counter()
@@ -60,13 +76,15 @@ def measure(name: str, bitrate: float, seconds: float) -> tuple[float, float, in
         send_s += time.perf_counter() - start
         assert packet.transport_sequence_number is not None
         generator.on_packet(packet.transport_sequence_number, now + _ONE_WAY_S)
-        for feedback in generator.feedback(now + _ONE_WAY_S):
+        # After the last packet, the feedback that reports it is due one interval on.
+        due = now + _ONE_WAY_S + (generator.interval if i == len(raw) - 1 else 0.0)
+        for feedback in generator.feedback(due):
             rtcp = bytes(feedback)
             start = time.perf_counter()
-            step.rtcp_received(rtcp, now + 2 * _ONE_WAY_S)
+            step.rtcp_received(rtcp, due + _ONE_WAY_S)
             feedback_s += time.perf_counter() - start
             feedbacks += 1
-    return send_s, feedback_s, len(raw), feedbacks
+    return Cost(send_s, feedback_s, len(raw), feedbacks, reported)
 
 
 def main() -> None:
@@ -82,7 +100,7 @@ def main() -> None:
         parser.error(f"--controllers {args.controllers!r}: expected names from "
                      f"{', '.join(sorted(CONTROLLERS))}; --seconds and --bitrate > 0")
     for name in names:
-        send_s, feedback_s, packets, feedbacks = measure(name, args.bitrate, args.seconds)
+        send_s, feedback_s, packets, feedbacks, _ = measure(name, args.bitrate, args.seconds)
         print(f"{name:6} {send_s / packets * 1e6:6.1f} us a packet, "
               f"{feedback_s / max(feedbacks, 1) * 1e6:6.0f} us a feedback packet "
               f"({feedbacks}), {(send_s + feedback_s) / args.seconds * 1e3:5.1f} ms of CPU "
