@@ -134,6 +134,16 @@ def test_an_evenly_spaced_slow_train_is_news_at_once_a_clumpy_one_needs_a_second
     assert jittered.confirmed == pytest.approx(SIZE * 8 / 0.001)
 
 
+def test_a_short_newest_train_does_not_inherit_an_earlier_trains_spacing() -> None:
+    # One feedback: an evenly spaced slow train, then a frame of 4 packets (too short
+    # to judge its spacing), fast: the news is the short one, and it is no verdict.
+    probe = DispersionProbe(min_packets=4, window=9, confirm=2)
+    probe.update(train(0, 0.0, [0.0032] * 7) + train(8, 0.0167, [0.001] * 3))
+    assert probe.latest == pytest.approx(SIZE * 8 / 0.001)
+    assert not probe.latest_even and not probe.latest_spaced
+    assert probe.warning is None
+
+
 def test_the_train_that_first_shows_a_drop_is_a_warning_at_once() -> None:
     # Three packets got through at 20 Mbit/s, the rest at 3 Mbit/s as a trace-driven
     # link delivers it: one opportunity every 4 ms, now and then two packets in one.

@@ -91,6 +91,9 @@ class DispersionProbe:
         self.latest = payload * 8 / spread
         times = sorted(a for a in arrivals if a is not None)
         gaps = [b - a for a, b in itertools.pairwise(times)]
+        # Set for every train that becomes ``latest``: a short one after a long one
+        # in the same feedback must not inherit the long one's spacing.
+        self.latest_even = self.latest_spaced = False
         if len(train) >= _EVEN_MIN_PACKETS:
             mean = statistics.fmean(gaps)
             self.latest_even = statistics.pstdev(gaps, mean) < _EVEN_CV * mean
